@@ -1,0 +1,49 @@
+# Popcorn: a Linux multikernel in Rust.
+#
+#   make demo    build everything, boot QEMU and walk through what works
+#   make test    build everything and run the whole test suite
+#
+# Both do their own set-up (Debian packages, bindgen, the kernel source) and
+# reuse the kernel build cached in $(POPCORN_CACHE) (default ~/.cache/popcorn).
+
+SHELL := /bin/bash
+
+.PHONY: all setup kernel modules userspace initramfs build test test-host test-qemu demo clean help
+
+all: build
+
+help:
+	@sed -n '3,8p' Makefile | sed 's/^# \{0,1\}//'
+
+setup:
+	@scripts/setup.sh
+
+kernel: setup
+	@scripts/build-kernel.sh
+
+modules: kernel
+	@scripts/build-modules.sh
+
+userspace: setup
+	@scripts/build-userspace.sh
+
+initramfs: modules userspace
+	@scripts/build-initramfs.sh
+
+build: initramfs
+
+test: build
+	@tests/run
+
+test-host: setup
+	@tests/run --host
+
+test-qemu: build
+	@tests/run --qemu
+
+demo: build
+	@qemu/demo
+
+clean:
+	rm -rf build userspace/target rust-modules/popcorn-core/target
+	cd rust-modules && rm -f */*.o */*.ko */*.mod */*.mod.c */.*.cmd */modules.order */Module.symvers

@@ -1,0 +1,42 @@
+# Helpers for scenario scripts, installed in the guest as
+# /usr/share/popcorn/lib.sh:   . /usr/share/popcorn/lib.sh
+#
+# Each check prints "ok: ..." or "FAIL: ..." on the console and returns
+# non-zero on failure, which ends a scenario run under `sh -e`.
+
+fail() {
+	echo "FAIL: $*"
+	exit 1
+}
+
+# check_value PATH EXPECTED: the file holds exactly EXPECTED (one line).
+check_value() {
+	actual=$(cat "$1") || fail "cannot read $1"
+	[ "$actual" = "$2" ] || fail "$1 is '$actual', expected '$2'"
+	echo "ok: $1 = $2"
+}
+
+# check_fails MESSAGE COMMAND...: COMMAND fails and its error output names
+# MESSAGE, the strerror() text of the errno we expect (e.g. "File exists").
+check_fails() {
+	expected=$1
+	shift
+	if output=$("$@" 2>&1); then
+		fail "'$*' succeeded, expected '$expected'"
+	fi
+	case "$output" in
+	*"$expected"*) echo "ok: '$*' fails with '$expected'" ;;
+	*) fail "'$*' failed with '$output', expected '$expected'" ;;
+	esac
+}
+
+# write_to PATH VALUE: write(2) VALUE to PATH, as `echo VALUE > PATH` would.
+write_to() {
+	echo "$2" >"$1"
+}
+
+# check_absent PATH
+check_absent() {
+	[ ! -e "$1" ] || fail "$1 still exists"
+	echo "ok: $1 is gone"
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Packs build/initramfs.cpio.gz: busybox, the Popcorn modules in /popcorn,
+# the userspace tools in /usr/bin and qemu/guest-init as /init.
+#
+# qemu/run-scenario appends a second archive holding the scenario script
+# (/scenario.sh) and extra files (/extra/); the kernel unpacks both.
+source "$(dirname "$0")/lib.sh"
+
+root=$BUILD_DIR/initramfs
+rm -rf "$root"
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,root,etc,popcorn,extra}
+
+cp /bin/busybox "$root/bin/busybox"
+for applet in $(/bin/busybox --list-full); do
+	[ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
+done
+cp "$POPCORN_ROOT/qemu/guest-init" "$root/init"
+mkdir -p "$root/usr/share/popcorn"
+cp "$POPCORN_ROOT/qemu/guest-lib.sh" "$root/usr/share/popcorn/lib.sh"
+chmod 755 "$root/init"
+cp "$BUILD_DIR"/modules/*.ko "$root/popcorn/"
+cp "$BUILD_DIR"/bin/* "$root/usr/bin/"
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
+printf 'root:x:0:\n' >"$root/etc/group"
+
+(cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --reproducible --quiet) |
+	gzip -6 -n >"$BUILD_DIR/initramfs.cpio.gz.tmp"
+mv "$BUILD_DIR/initramfs.cpio.gz.tmp" "$BUILD_DIR/initramfs.cpio.gz"
+step "initramfs: build/initramfs.cpio.gz ($(du -h "$BUILD_DIR/initramfs.cpio.gz" | cut -f1))"

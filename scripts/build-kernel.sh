@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Builds the Popcorn kernel (Debian's linux-source-6.12 + linux-patches/series
+# + kernel-config/ fragments on tinyconfig) in a cache outside the clone.
+#
+# The cache key covers everything that changes the result: the source package
+# version, the patch series and every patch in it, the config fragments, the
+# toolchain versions and RECIPE, which is bumped whenever a change to this
+# script changes what it produces. Same key, same tree: a warm run costs a
+# few seconds of hashing. An interrupted build resumes where make stopped.
+#
+#   POPCORN_DEBUG=0 scripts/build-kernel.sh   build without the debug aids
+source "$(dirname "$0")/lib.sh"
+
+"$POPCORN_ROOT/scripts/setup.sh" --check
+
+debug=${POPCORN_DEBUG:-1}
+fragments=("$POPCORN_ROOT/kernel-config/base.config")
+[ "$debug" = 1 ] && fragments+=("$POPCORN_ROOT/kernel-config/debug.config")
+
+series=$POPCORN_ROOT/linux-patches/series
+mapfile -t patches < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$series")
+
+RECIPE=1
+
+cache_key() {
+	{
+		dpkg-query -W -f='${Version}\n' "linux-source-$KERNEL_SERIES"
+		"$KRUSTC" --version
+		"$KBINDGEN" --version
+		gcc --version | head -n1
+		echo "recipe=$RECIPE debug=$debug"
+		cat "$series" "${fragments[@]}"
+		for p in "${patches[@]}"; do cat "$POPCORN_ROOT/linux-patches/$p"; done
+	} | sha256sum | cut -c1-16
+}
+
+key=$(cache_key)
+tree=$POPCORN_CACHE/kernel/$key
+mkdir -p "$BUILD_DIR" "$POPCORN_CACHE/kernel"
+mapfile -t kmake < <(kernel_make_vars)
+kmake=(make -C "$tree" -j"$(nproc)" "${kmake[@]}")
+
+link_outputs() {
+	ln -sfn "$tree" "$BUILD_DIR/kernel"
+	ln -sfn "$tree/arch/x86/boot/bzImage" "$BUILD_DIR/bzImage"
+	touch "$tree/.last-used"
+}
+
+if [ -e "$tree/.stamp-built" ]; then
+	link_outputs
+	step "kernel: cached build $key"
+	exit 0
+fi
+
+log=$POPCORN_CACHE/kernel/$key.log
+started=$(date +%s)
+
+if [ ! -e "$tree/.stamp-patched" ]; then
+	step "kernel: unpacking $KERNEL_TARBALL into $tree"
+	rm -rf "$tree"
+	mkdir -p "$tree"
+	tar -xf "$KERNEL_TARBALL" -C "$tree" --strip-components=1
+	for p in "${patches[@]}"; do
+		patch -d "$tree" -p1 -s --forward --no-backup-if-mismatch \
+			<"$POPCORN_ROOT/linux-patches/$p" >>"$log" 2>&1 ||
+			die "linux-patches/$p does not apply to linux-source $(dpkg-query -W -f='${Version}' linux-source-$KERNEL_SERIES) (see $log)"
+	done
+	touch "$tree/.stamp-patched"
+fi
+
+if [ ! -e "$tree/.stamp-configured" ]; then
+	step "kernel: configuring tinyconfig + ${fragments[*]##*/}"
+	"${kmake[@]}" tinyconfig >>"$log" 2>&1 || die "make tinyconfig failed (see $log)"
+	(cd "$tree" && scripts/kconfig/merge_config.sh -m .config "${fragments[@]}") >>"$log" 2>&1 ||
+		die "merging the config fragments failed (see $log)"
+	"${kmake[@]}" olddefconfig >>"$log" 2>&1 || die "make olddefconfig failed (see $log)"
+	# Kconfig drops an option whose dependencies are unmet without a word;
+	# say which one instead of building a kernel that lacks it.
+	dropped=()
+	while IFS= read -r line; do
+		case "$line" in
+		CONFIG_*=*) grep -qxF "$line" "$tree/.config" || dropped+=("$line") ;;
+		"# CONFIG_"*" is not set")
+			opt=${line#\# }
+			opt=${opt%% *}
+			! grep -q "^$opt=" "$tree/.config" || dropped+=("$line")
+			;;
+		esac
+	done < <(cat "${fragments[@]}")
+	if [ ${#dropped[@]} -gt 0 ]; then
+		if printf '%s\n' "${dropped[@]}" | grep -q '^CONFIG_RUST='; then
+			"${kmake[@]}" rustavailable >>"$log" 2>&1 || true
+			die "Kconfig dropped CONFIG_RUST: the Rust toolchain is not usable ('make rustavailable' output in $log)"
+		fi
+		die "Kconfig dropped these options (unmet dependencies): ${dropped[*]}"
+	fi
+	touch "$tree/.stamp-configured"
+fi
+
+step "kernel: building (log: $log)"
+if ! "${kmake[@]}" all >>"$log" 2>&1; then
+	grep -E 'error|Error' "$log" | tail -n 15 >&2 || true
+	die "kernel build failed (full log: $log)"
+fi
+touch "$tree/.stamp-built"
+echo "built in $(($(date +%s) - started)) s (debug=$debug)" >"$tree/.build-time"
+link_outputs
+step "kernel: built $key in $(($(date +%s) - started)) s"
+
+# Keep the three most recently used trees; each is about 2 GiB.
+# shellcheck disable=SC2012
+ls -1dt "$POPCORN_CACHE"/kernel/*/ 2>/dev/null | tail -n +4 | while read -r old; do
+	step "kernel: pruning old cache ${old%/}"
+	rm -rf "${old%/}" "${old%/}.log"
+done
