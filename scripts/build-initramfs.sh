@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Packs build/initramfs.cpio.gz: busybox, the Popcorn modules in /popcorn,
-# the userspace tools in /usr/bin and qemu/guest-init as /init.
+# Packs the guests' initramfs images:
+#  - build/initramfs-secondary.cpio.gz: busybox, the Popcorn modules in
+#    /popcorn, the userspace tools in /usr/bin and qemu/guest-init as /init;
+#  - build/initramfs.cpio.gz, the primary's: the same plus, in /popcorn, the
+#    kernel (bzImage) and initramfs-secondary.cpio.gz that
+#    /sys/kernel/popcorn/boot starts secondaries with by default.
 #
 # qemu/run-scenario appends a second archive holding the scenario script
 # (/scenario.sh) and extra files (/extra/); the kernel unpacks both.
@@ -23,7 +27,14 @@ cp "$BUILD_DIR"/bin/* "$root/usr/bin/"
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
 printf 'root:x:0:\n' >"$root/etc/group"
 
-(cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --reproducible --quiet) |
-	gzip -6 -n >"$BUILD_DIR/initramfs.cpio.gz.tmp"
-mv "$BUILD_DIR/initramfs.cpio.gz.tmp" "$BUILD_DIR/initramfs.cpio.gz"
-step "initramfs: build/initramfs.cpio.gz ($(du -h "$BUILD_DIR/initramfs.cpio.gz" | cut -f1))"
+pack() { # DIR OUTPUT
+	(cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --reproducible --quiet) |
+		gzip -6 -n >"$2.tmp"
+	mv "$2.tmp" "$2"
+	step "initramfs: ${2#"$POPCORN_ROOT"/} ($(du -h "$2" | cut -f1))"
+}
+
+pack "$root" "$BUILD_DIR/initramfs-secondary.cpio.gz"
+cp -L "$BUILD_DIR/bzImage" "$root/popcorn/bzImage"
+cp "$BUILD_DIR/initramfs-secondary.cpio.gz" "$root/popcorn/"
+pack "$root" "$BUILD_DIR/initramfs.cpio.gz"

@@ -8,14 +8,26 @@
 # script changes what it produces. Same key, same tree: a warm run costs a
 # few seconds of hashing. An interrupted build resumes where make stopped.
 #
-#   POPCORN_DEBUG=0 scripts/build-kernel.sh   build without the debug aids
+# The default is the test kernel: debug aids and KASAN, built with LLVM=1
+# (6.12 allows KASAN together with Rust only when C is built with clang).
+#
+#   POPCORN_KASAN=0 scripts/build-kernel.sh   debug aids without KASAN, gcc
+#   POPCORN_DEBUG=0 scripts/build-kernel.sh   no debug aids, no KASAN, gcc
 source "$(dirname "$0")/lib.sh"
 
 "$POPCORN_ROOT/scripts/setup.sh" --check
 
 debug=${POPCORN_DEBUG:-1}
+kasan=${POPCORN_KASAN:-$debug}
 fragments=("$POPCORN_ROOT/kernel-config/base.config")
 [ "$debug" = 1 ] && fragments+=("$POPCORN_ROOT/kernel-config/debug.config")
+mapfile -t make_vars < <(kernel_make_vars)
+if [ "$kasan" = 1 ]; then
+	command -v clang >/dev/null && command -v ld.lld >/dev/null ||
+		die "KASAN builds need clang and lld (Debian packages clang, lld, llvm)"
+	fragments+=("$POPCORN_ROOT/kernel-config/kasan.config")
+	make_vars+=(LLVM=1)
+fi
 
 series=$POPCORN_ROOT/linux-patches/series
 mapfile -t patches < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$series")
@@ -29,6 +41,7 @@ cache_key() {
 		"$KBINDGEN" --version
 		gcc --version | head -n1
 		echo "recipe=$RECIPE debug=$debug"
+		if [ "$kasan" = 1 ]; then echo kasan; clang --version | head -n1; fi
 		cat "$series" "${fragments[@]}"
 		for p in "${patches[@]}"; do cat "$POPCORN_ROOT/linux-patches/$p"; done
 	} | sha256sum | cut -c1-16
@@ -37,8 +50,7 @@ cache_key() {
 key=$(cache_key)
 tree=$POPCORN_CACHE/kernel/$key
 mkdir -p "$BUILD_DIR" "$POPCORN_CACHE/kernel"
-mapfile -t kmake < <(kernel_make_vars)
-kmake=(make -C "$tree" -j"$(nproc)" "${kmake[@]}")
+kmake=(make -C "$tree" -j"$(nproc)" "${make_vars[@]}")
 
 link_outputs() {
 	ln -sfn "$tree" "$BUILD_DIR/kernel"
@@ -102,6 +114,8 @@ if ! "${kmake[@]}" all >>"$log" 2>&1; then
 	grep -E 'error|Error' "$log" | tail -n 15 >&2 || true
 	die "kernel build failed (full log: $log)"
 fi
+# Modules must be built with the same variables (LLVM=1 or not).
+printf '%s\n' "${make_vars[@]}" >"$tree/.popcorn-make-vars"
 touch "$tree/.stamp-built"
 echo "built in $(($(date +%s) - started)) s (debug=$debug)" >"$tree/.build-time"
 link_outputs

@@ -4,7 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 
 tree=$(kernel_tree)
-mapfile -t kmake < <(kernel_make_vars)
+mapfile -t kmake < <(tree_make_vars "$tree")
 mkdir -p "$BUILD_DIR/modules"
 for kbuild in "$POPCORN_ROOT"/rust-modules/*/Kbuild; do
 	dir=$(dirname "$kbuild")

@@ -7,7 +7,17 @@
 set -euo pipefail
 
 POPCORN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-POPCORN_CACHE=${POPCORN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/popcorn}
+if [ -n "${HOME:-}" ]; then
+	POPCORN_CACHE=${POPCORN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/popcorn}
+else
+	POPCORN_CACHE=${POPCORN_CACHE:-/var/cache/popcorn}
+fi
+
+# Userspace and bindgen build with whichever cargo there is: rustup's if it
+# is installed (maybe not on PATH in a bare environment), else Debian's.
+if ! command -v cargo >/dev/null && [ -x "${HOME:-/root}/.cargo/bin/cargo" ]; then
+	PATH=${HOME:-/root}/.cargo/bin:$PATH
+fi
 BUILD_DIR=$POPCORN_ROOT/build
 
 # Pinned tool versions. The kernel's Rust support is tied to these.
@@ -27,6 +37,11 @@ KBINDGEN=$POPCORN_CACHE/tools/bin/bindgen
 kernel_make_vars() {
 	printf '%s\n' "RUSTC=$KRUSTC" "RUSTDOC=$KRUSTDOC" "BINDGEN=$KBINDGEN" \
 		"HOSTRUSTC=$KRUSTC"
+}
+
+# The variables a finished kernel tree was built with (modules need the same).
+tree_make_vars() {
+	if [ -f "$1/.popcorn-make-vars" ]; then cat "$1/.popcorn-make-vars"; else kernel_make_vars; fi
 }
 
 die() {
