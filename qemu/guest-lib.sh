@@ -40,3 +40,26 @@ check_absent() {
 	[ ! -e "$1" ] || fail "$1 still exists"
 	echo "ok: $1 is gone"
 }
+
+# check_no_reservation: the primary booted without popcorn.reserve= memory:
+# nothing in /proc/iomem, no pool/ or shared/ in sysfs.
+check_no_reservation() {
+	if grep -q Popcorn /proc/iomem; then
+		fail "/proc/iomem shows Popcorn regions: $(grep Popcorn /proc/iomem)"
+	fi
+	echo "ok: nothing reserved in /proc/iomem"
+	insmod popcorn_msg.ko
+	check_absent /sys/kernel/popcorn/pool
+	check_absent /sys/kernel/popcorn/shared
+	rmmod popcorn_msg
+}
+
+# staged_ids: ids of the secondary kernels listed in sysfs, one per line.
+staged_ids() {
+	ls /sys/kernel/popcorn/kernels | grep -v '^0$' || true
+}
+
+# boot_request REQUEST: write REQUEST to /sys/kernel/popcorn/boot.
+boot_request() {
+	echo "$1" >/sys/kernel/popcorn/boot
+}

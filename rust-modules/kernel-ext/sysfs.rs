@@ -49,6 +49,15 @@ impl fmt::Write for Page<'_> {
 /// file's mode follows: `0444`, `0200` (root only), or `0644` for both.
 #[vtable]
 pub trait AttributeOps: Send + Sync + Sized + 'static {
+    /// Whether this is a control file, whose callbacks may add or remove
+    /// other (non-control) files and directories. Removing a file waits for
+    /// its callbacks, which lockdep models as a lock; control files get a
+    /// lock class of their own so that this nesting is not a self-deadlock.
+    /// A control file's callbacks must not remove control files, and other
+    /// files' callbacks must not take locks that control callbacks hold
+    /// while removing files.
+    const CONTROL: bool = false;
+
     /// Writes the file's contents, usually one value and a newline.
     fn show(&self, _out: &mut Page<'_>) -> Result {
         kernel::build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
@@ -84,6 +93,10 @@ unsafe impl Sync for StaticLockKey {}
 #[cfg(CONFIG_DEBUG_LOCK_ALLOC)]
 static ATTRIBUTE_LOCK_KEY: StaticLockKey = StaticLockKey(Opaque::uninit());
 
+/// The lock class of control files (see [`AttributeOps::CONTROL`]).
+#[cfg(CONFIG_DEBUG_LOCK_ALLOC)]
+static CONTROL_LOCK_KEY: StaticLockKey = StaticLockKey(Opaque::uninit());
+
 impl<T: AttributeOps> Attribute<T> {
     fn new(name: &'static CStr, ops: T) -> Self {
         let mut mode: bindings::umode_t = 0;
@@ -100,7 +113,8 @@ impl<T: AttributeOps> Attribute<T> {
         raw.attr.mode = mode;
         #[cfg(CONFIG_DEBUG_LOCK_ALLOC)]
         {
-            raw.attr.key = ATTRIBUTE_LOCK_KEY.0.get();
+            let key = if T::CONTROL { &CONTROL_LOCK_KEY } else { &ATTRIBUTE_LOCK_KEY };
+            raw.attr.key = key.0.get();
         }
         if T::HAS_SHOW {
             raw.show = Some(show_callback::<T>);
@@ -264,6 +278,26 @@ impl Dir {
             }
             ENOMEM
         })
+    }
+}
+
+impl Dir {
+    /// Removes every file of this directory, waiting for running callbacks.
+    /// The directory itself stays.
+    pub fn remove_all_files(&mut self) {
+        for file in core::mem::replace(&mut self.files, KVec::new()) {
+            // SAFETY: `file.attr` is registered with the live `self.kobj`
+            // (invariant); removal waits for its callbacks, after which
+            // nothing else knows it and it is freed exactly once.
+            unsafe {
+                bindings::sysfs_remove_file_ns(
+                    self.kobj.as_ptr(),
+                    ptr::addr_of!((*file.attr.as_ptr()).attr),
+                    ptr::null(),
+                );
+                (file.free)(file.attr);
+            }
+        }
     }
 }
 

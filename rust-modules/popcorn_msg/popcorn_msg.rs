@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Popcorn's inter-kernel message layer, and the `/sys/kernel/popcorn` tree.
+//! Popcorn's inter-kernel message layer, the loader of secondary kernels,
+//! and the `/sys/kernel/popcorn` tree.
 //!
 //! Every other Popcorn module builds on this one, so it owns the sysfs tree
 //! through which users and `popcornctl` see the multikernel:
@@ -9,40 +10,93 @@
 //! /sys/kernel/popcorn/
 //!     version           module version
 //!     kernel_id         id of the kernel reading the file (0 = primary)
+//!     boot              write "cpus=LIST [mem=SIZE] ..." to stage a secondary
+//!     release           write a kernel id to give its CPUs and memory back
 //!     kernels/<id>/     one directory per kernel
 //!         id  role  state  cpus  mem_bytes
+//!     pool/             RAM set aside for secondaries (popcorn.reserve=)
+//!         base  total_bytes  free_bytes
+//!     shared/           the window all kernels share
+//!         base  size_bytes
 //! ```
 //!
-//! One value per file. `cpus` uses the kernel's cpulist format (`0-3,6`);
-//! `cpus` and `mem_bytes` are read live, so they follow CPU hotplug.
-//! This version knows only the running kernel; secondaries appear as the
-//! boot and message layers land.
+//! One value per file. `cpus` uses the kernel's cpulist format (`0-3,6`).
+//! `pool/` and `shared/` exist only when the primary booted with
+//! `popcorn.reserve=`. Staging is in `loader.rs`; see `docs/sysfs.md`.
 
 use core::fmt::Write;
-use kernel::{c_str, prelude::*};
+use kernel::{c_str, prelude::*, sync::Arc};
 
 // Shared files, included by source (see popcorn-core's docs). Their `pub`
 // items are the host crate's API, and this module uses only part of them.
 #[allow(dead_code, unreachable_pub)]
+#[path = "../popcorn-core/src/bootparams.rs"]
+mod bootparams;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../popcorn-core/src/bootreq.rs"]
+mod bootreq;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../popcorn-core/src/bzimage.rs"]
+mod bzimage;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../popcorn-core/src/cmdline.rs"]
+mod cmdline;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../popcorn-core/src/cpulist.rs"]
 mod cpulist;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../popcorn-core/src/e820.rs"]
+mod e820;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../popcorn-core/src/pagetable.rs"]
+mod pagetable;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../popcorn-core/src/pool.rs"]
+mod pool;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../popcorn-core/src/shared.rs"]
+mod shared;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../popcorn-core/src/size.rs"]
+mod size;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../popcorn-core/src/text.rs"]
+mod text;
+
+// Safe abstractions over kernel C APIs, shared with future modules.
+#[allow(dead_code, unreachable_pub)]
+#[path = "../kernel-ext/cpu_hotplug.rs"]
+mod cpu_hotplug;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../kernel-ext/debugfs.rs"]
+mod debugfs;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../kernel-ext/files.rs"]
+mod files;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../kernel-ext/physmem.rs"]
+mod physmem;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../kernel-ext/reservation.rs"]
+mod reservation;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../kernel-ext/sysfs.rs"]
 mod sysfs;
 #[allow(unreachable_pub)]
 #[path = "../kernel-ext/system.rs"]
 mod system;
-#[allow(dead_code, unreachable_pub)]
-#[path = "../popcorn-core/src/text.rs"]
-mod text;
 
+mod loader;
+
+use loader::{BootFile, Loader, PoolFreeFile, ReleaseFile};
+use reservation::{PhysRange, Reservation};
 use sysfs::{Computed, Constant, Dir, Page};
 
 module! {
     type: PopcornMsg,
     name: "popcorn_msg",
     author: "Popcorn developers",
-    description: "Popcorn multikernel: inter-kernel message layer and /sys/kernel/popcorn",
+    description: "Popcorn multikernel: message layer, loader and /sys/kernel/popcorn",
     license: "GPL",
 }
 
@@ -55,8 +109,57 @@ const THIS_KERNEL_ID: u32 = 0;
 struct PopcornMsg {
     // Fields drop in declaration order: directories before their parents.
     _this_kernel: Dir,
-    _kernels: Dir,
-    _root: Dir,
+    _reservation: Option<ReservationDirs>,
+    /// Owns `kernels/` and the staged kernels; the last reference.
+    _loader: Arc<Loader>,
+    root: Dir,
+}
+
+/// `pool/` and `shared/`.
+struct ReservationDirs {
+    _pool: Dir,
+    _shared: Dir,
+}
+
+/// A physical address as sysfs shows it: `0x` and lower-case hex.
+struct PhysAddr(u64);
+
+impl core::fmt::Display for PhysAddr {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
+
+impl ReservationDirs {
+    fn new(root: &Dir, reservation: &Reservation, loader: &Arc<Loader>) -> Result<Self> {
+        let mut pool = root.new_child(c_str!("pool"))?;
+        pool.add_file(c_str!("base"), Constant(PhysAddr(reservation.pool.base)))?;
+        pool.add_file(c_str!("total_bytes"), Constant(reservation.pool.size))?;
+        pool.add_file(c_str!("free_bytes"), PoolFreeFile(loader.clone()))?;
+        let mut shared = root.new_child(c_str!("shared"))?;
+        shared.add_file(c_str!("base"), Constant(PhysAddr(reservation.shared.base)))?;
+        shared.add_file(c_str!("size_bytes"), Constant(reservation.shared.size))?;
+        Ok(ReservationDirs { _pool: pool, _shared: shared })
+    }
+}
+
+fn log_reservation(reservation: Option<&Reservation>) {
+    let Some(r) = reservation else {
+        pr_info!("no memory reserved (boot with popcorn.reserve=): secondary kernels cannot start\n");
+        return;
+    };
+    let show = |range: PhysRange| (PhysAddr(range.base), PhysAddr(range.end().saturating_sub(1)));
+    let (pool_start, pool_last) = show(r.pool);
+    let (shared_start, shared_last) = show(r.shared);
+    pr_info!(
+        "pool {}-{} ({} MiB), shared window {}-{}, {} low windows\n",
+        pool_start,
+        pool_last,
+        r.pool.size >> 20,
+        shared_start,
+        shared_last,
+        r.low_windows().count()
+    );
 }
 
 fn show_online_cpus(out: &mut Page<'_>) -> Result {
@@ -75,13 +178,23 @@ impl kernel::Module for PopcornMsg {
         root.add_file(c_str!("version"), Constant(VERSION))?;
         root.add_file(c_str!("kernel_id"), Constant(THIS_KERNEL_ID))?;
 
-        let kernels = root.new_child(c_str!("kernels"))?;
-        let mut this_kernel = kernels.new_child(c_str!("0"))?;
+        let loader = Loader::new(&root)?;
+        let reservation = Reservation::get();
+        let reservation_dirs = match &reservation {
+            Some(r) => Some(ReservationDirs::new(&root, r, &loader)?),
+            None => None,
+        };
+
+        let mut this_kernel = loader.kernels_dir().new_child(c_str!("0"))?;
         this_kernel.add_file(c_str!("id"), Constant(THIS_KERNEL_ID))?;
         this_kernel.add_file(c_str!("role"), Constant("primary"))?;
         this_kernel.add_file(c_str!("state"), Constant("running"))?;
         this_kernel.add_file(c_str!("cpus"), Computed(show_online_cpus))?;
         this_kernel.add_file(c_str!("mem_bytes"), Computed(show_total_ram))?;
+
+        // The control files last: once they exist, users can stage kernels.
+        root.add_file(c_str!("boot"), BootFile(loader.clone()))?;
+        root.add_file(c_str!("release"), ReleaseFile(loader.clone()))?;
 
         pr_info!(
             "popcorn {} loaded: kernel {}, cpus {}, {} MiB\n",
@@ -90,16 +203,22 @@ impl kernel::Module for PopcornMsg {
             system::online_cpus(),
             system::total_ram_bytes() >> 20
         );
+        log_reservation(reservation.as_ref());
         Ok(PopcornMsg {
             _this_kernel: this_kernel,
-            _kernels: kernels,
-            _root: root,
+            _reservation: reservation_dirs,
+            _loader: loader,
+            root,
         })
     }
 }
 
 impl Drop for PopcornMsg {
     fn drop(&mut self) {
+        // Remove `boot` and `release` (and drop their references to the
+        // loader) before anything else, so no request runs while the loader
+        // gives staged kernels back. The rest goes in field order.
+        self.root.remove_all_files();
         pr_info!("popcorn {} unloaded\n", VERSION);
     }
 }

@@ -13,6 +13,9 @@ for f in version kernel_id kernels/0/id kernels/0/role kernels/0/state kernels/0
 	check_fails "Permission denied" write_to /sys/kernel/popcorn/$f 1
 done
 check_fails "Is a directory" write_to /sys/kernel/popcorn/kernels 1
+# Without popcorn.reserve= there is nothing to start a secondary in.
+check_fails "Cannot allocate memory" write_to /sys/kernel/popcorn/boot cpus=2
+check_value /sys/devices/system/cpu/online 0-3
 check_fails "Permission denied" write_to /sys/kernel/popcorn/new_file 1
 
 # Nothing changed: same values, same files.

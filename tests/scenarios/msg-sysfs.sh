@@ -17,11 +17,15 @@ check_sysfs_tree() {
 	check_value /sys/kernel/popcorn/kernels/0/cpus 0-3
 	check_value /sys/kernel/popcorn/kernels/0/mem_bytes $((mem_total_kib * 1024))
 	# Nothing but what is documented.
-	[ "$(ls /sys/kernel/popcorn | tr '\n' ' ')" = "kernel_id kernels version " ] ||
+	[ "$(ls /sys/kernel/popcorn | tr '\n' ' ')" = "boot kernel_id kernels release version " ] ||
 		fail "unexpected files in /sys/kernel/popcorn: $(ls /sys/kernel/popcorn)"
 	[ "$(ls /sys/kernel/popcorn/kernels)" = "0" ] || fail "kernels/ lists $(ls /sys/kernel/popcorn/kernels)"
 	[ "$(ls /sys/kernel/popcorn/kernels/0 | tr '\n' ' ')" = "cpus id mem_bytes role state " ] ||
 		fail "unexpected files in kernels/0: $(ls /sys/kernel/popcorn/kernels/0)"
+	for f in boot release; do
+		mode=$(stat -c %a /sys/kernel/popcorn/$f)
+		[ "$mode" = 200 ] || fail "$f has mode $mode, expected 200"
+	done
 	for f in version kernel_id kernels/0/id kernels/0/role kernels/0/state kernels/0/cpus kernels/0/mem_bytes; do
 		mode=$(stat -c %a /sys/kernel/popcorn/$f)
 		[ "$mode" = 444 ] || fail "$f has mode $mode, expected 444"
@@ -34,6 +38,7 @@ check_status_table() {
 	grep -q '^popcorn 0.1.0, 1 kernel(s), this is kernel 0$' /tmp/status || fail "status header"
 	grep -Eq '^KERNEL +ROLE +STATE +CPUS +MEMORY$' /tmp/status || fail "status column header"
 	grep -Eq '^0\* +primary +running +0-3 +[0-9.]+ GiB$' /tmp/status || fail "status row for kernel 0"
+	grep -q '^pool: none (boot the primary with popcorn.reserve=)$' /tmp/status || fail "status pool line"
 	echo "ok: popcornctl status"
 }
 

@@ -1,12 +1,41 @@
 //! Popcorn's pure logic: everything that needs no kernel and no hardware.
 //!
-//! Each file here is self-contained `no_std` Rust. The kernel modules include
-//! the files they need by source (`#[path = "..."] mod cpulist;`), because an
-//! out-of-tree module in Linux 6.12 can link no crate but `kernel`; the host
-//! builds the same files as this crate and runs their tests with `cargo test`.
-//! A file here must therefore not refer to its siblings through `crate::`.
+//! Each file here is `no_std` Rust using only `core`. The kernel modules
+//! include the files they need by source (`#[path = "..."] mod cpulist;`),
+//! because an out-of-tree module in Linux 6.12 can link no crate but
+//! `kernel`; the host builds the same files as this crate and runs their
+//! tests with `cargo test`.
+//!
+//! A module includes every file it uses at its crate root, under the file's
+//! own name, so a file may use a sibling as `crate::<file>::Item` and
+//! nothing else (no `super::`, no re-exports). Each file's docs list the
+//! siblings it requires ("Requires: `crate::cpulist`"), and such
+//! dependencies are kept few.
+//!
+//! Code here must not panic on any input, since input comes from users and
+//! from files: no `unwrap`, no slice indexing, checked arithmetic. Tests may
+//! do as they like.
+//!
+//! - [`cpulist`]: CPU lists (`0-3,6`).
+//! - [`text`]: formatting into fixed buffers.
+//! - [`size`]: sizes (`512M`).
+//! - [`bootreq`]: the line written to `/sys/kernel/popcorn/boot`.
+//! - [`bzimage`]: checking a kernel image.
+//! - [`e820`]: a secondary's memory map and its zero-page encoding.
+//! - [`cmdline`]: a secondary's kernel command line.
+//! - [`bootparams`]: a secondary's zero page and Popcorn's `setup_data`.
+//! - [`shared`]: layout of the shared window.
 
 #![no_std]
 
+pub mod bootparams;
+pub mod bootreq;
+pub mod bzimage;
+pub mod cmdline;
 pub mod cpulist;
+pub mod e820;
+pub mod pagetable;
+pub mod pool;
+pub mod shared;
+pub mod size;
 pub mod text;

@@ -20,6 +20,14 @@ pub struct Kernel {
     pub mem_bytes: u64,
 }
 
+/// The pool of RAM set aside for secondaries (`pool/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pool {
+    pub base: String,
+    pub total_bytes: u64,
+    pub free_bytes: u64,
+}
+
 /// The whole multikernel as one kernel sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
@@ -28,6 +36,8 @@ pub struct Status {
     pub this_kernel: u32,
     /// Sorted by id.
     pub kernels: Vec<Kernel>,
+    /// `None` when the primary booted without `popcorn.reserve=`.
+    pub pool: Option<Pool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,10 +106,21 @@ pub fn read_status(root: &Path) -> Result<Status, StatusError> {
         kernels.push(read_kernel(&entry.path())?);
     }
     kernels.sort_by_key(|k| k.id);
+    let pool_dir = root.join("pool");
+    let pool = if pool_dir.is_dir() {
+        Some(Pool {
+            base: read_value(&pool_dir.join("base"))?,
+            total_bytes: parse_value(&pool_dir.join("total_bytes"))?,
+            free_bytes: parse_value(&pool_dir.join("free_bytes"))?,
+        })
+    } else {
+        None
+    };
     Ok(Status {
         version: read_value(&root.join("version"))?,
         this_kernel: parse_value(&root.join("kernel_id"))?,
         kernels,
+        pool,
     })
 }
 
@@ -154,6 +175,18 @@ pub fn render(status: &Status) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
+    match &status.pool {
+        Some(pool) => {
+            let _ = writeln!(
+                out,
+                "pool: {} at {}, {} free",
+                human_bytes(pool.total_bytes),
+                pool.base,
+                human_bytes(pool.free_bytes)
+            );
+        }
+        None => out.push_str("pool: none (boot the primary with popcorn.reserve=)\n"),
+    }
     out
 }
 
@@ -194,8 +227,29 @@ mod tests {
             table,
             "popcorn 0.1.0, 1 kernel(s), this is kernel 0\n\
              KERNEL  ROLE     STATE    CPUS  MEMORY\n\
-             0*      primary  running  0-3   1.9 GiB\n"
+             0*      primary  running  0-3   1.9 GiB\n\
+             pool: none (boot the primary with popcorn.reserve=)\n"
         );
+    }
+
+    #[test]
+    fn shows_the_pool_when_there_is_one() {
+        let root = fake_tree(&[("0", "primary", "running", "0-3", "1556480000")]);
+        let pool = root.path().join("pool");
+        fs::create_dir(&pool).unwrap();
+        fs::write(pool.join("base"), "0x40000000\n").unwrap();
+        fs::write(pool.join("total_bytes"), "536870912\n").unwrap();
+        fs::write(pool.join("free_bytes"), "268435456\n").unwrap();
+        let status = read_status(root.path()).unwrap();
+        assert_eq!(
+            status.pool,
+            Some(Pool {
+                base: "0x40000000".into(),
+                total_bytes: 512 << 20,
+                free_bytes: 256 << 20
+            })
+        );
+        assert!(render(&status).ends_with("pool: 512 MiB at 0x40000000, 256 MiB free\n"));
     }
 
     #[test]

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The memory the primary set aside at boot with `popcorn.reserve=`.
+//!
+//! A safe copy of what `popcorn_reservation()` (linux-patches/0002,
+//! `arch/x86/kernel/popcorn.c`) reports. The C side fills it once during
+//! early boot and never changes it, so a copy taken at module load stays
+//! true for the kernel's lifetime.
+
+use kernel::bindings;
+
+/// A range of physical memory.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PhysRange {
+    pub base: u64,
+    pub size: u64,
+}
+
+impl PhysRange {
+    /// The first address after the range.
+    pub fn end(&self) -> u64 {
+        self.base.saturating_add(self.size)
+    }
+}
+
+/// Most low-memory windows the C side can reserve.
+pub const MAX_LOW_WINDOWS: usize = bindings::POPCORN_MAX_LOW_WINDOWS as usize;
+
+/// Size of each low-memory window.
+pub const LOW_WINDOW_SIZE: u64 = bindings::POPCORN_LOW_WINDOW_SIZE as u64;
+
+/// What `popcorn.reserve=` set aside.
+#[derive(Clone, Copy, Debug)]
+pub struct Reservation {
+    /// RAM that secondary kernels' partitions are cut from.
+    pub pool: PhysRange,
+    /// The window every kernel maps.
+    pub shared: PhysRange,
+    /// One page below 1 MiB for the start-up trampoline.
+    pub trampoline: u64,
+    /// One window below 1 MiB per secondary that may run at once.
+    low_windows: [u64; MAX_LOW_WINDOWS],
+    nr_low_windows: usize,
+}
+
+impl Reservation {
+    /// The reservation, or `None` when the kernel was booted without
+    /// `popcorn.reserve=` or it could not be met.
+    pub fn get() -> Option<Self> {
+        // SAFETY: `popcorn_reservation` has no preconditions; it returns
+        // NULL or a pointer to a static that early boot filled and nothing
+        // writes afterwards.
+        let raw = unsafe { bindings::popcorn_reservation() };
+        // SAFETY: a non-NULL result points to that static, valid forever.
+        let raw = unsafe { raw.as_ref() }?;
+        let nr_low_windows = usize::try_from(raw.nr_low_windows)
+            .unwrap_or(0)
+            .min(MAX_LOW_WINDOWS);
+        Some(Reservation {
+            pool: PhysRange { base: raw.pool_base, size: raw.pool_size },
+            shared: PhysRange { base: raw.shared_base, size: raw.shared_size },
+            trampoline: raw.trampoline,
+            low_windows: raw.low_window,
+            nr_low_windows,
+        })
+    }
+
+    /// The low-memory windows, one per secondary that may run at once.
+    pub fn low_windows(&self) -> impl Iterator<Item = PhysRange> + '_ {
+        self.low_windows
+            .iter()
+            .take(self.nr_low_windows)
+            .map(|&base| PhysRange { base, size: LOW_WINDOW_SIZE })
+    }
+}
