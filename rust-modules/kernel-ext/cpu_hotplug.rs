@@ -29,7 +29,9 @@ static OWNED: [AtomicU64; WORDS] = [const { AtomicU64::new(0) }; WORDS];
 
 fn owned_bit(cpu: u32) -> Option<(&'static AtomicU64, u64)> {
     let index = usize::try_from(cpu).ok()?;
-    OWNED.get(index / 64).map(|word| (word, 1u64 << (index % 64)))
+    OWNED
+        .get(index / 64)
+        .map(|word| (word, 1u64 << (index % 64)))
 }
 
 /// Whether `cpu` currently belongs to a secondary kernel.
@@ -107,7 +109,11 @@ impl CpuOwnership {
             if ret != 0 {
                 set_owned(cpu, false);
                 // `device_offline` returns 1 for a CPU already offline.
-                let err = if ret > 0 { EBUSY } else { Error::from_errno(ret) };
+                let err = if ret > 0 {
+                    EBUSY
+                } else {
+                    Error::from_errno(ret)
+                };
                 kernel::pr_err!("popcorn: cannot take CPU {} offline: {:?}\n", cpu, err);
                 let _ = self.give_back(&taken);
                 return Err(err);

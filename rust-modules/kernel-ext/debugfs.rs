@@ -46,7 +46,9 @@ impl DebugfsDir {
         // SAFETY: `name` is NUL-terminated and copied; `parent` is a live
         // directory of ours or NULL for the debugfs root.
         let dentry = unsafe { bindings::debugfs_create_dir(name.as_char_ptr(), parent) };
-        Ok(DebugfsDir { dentry: checked_dentry(dentry)? })
+        Ok(DebugfsDir {
+            dentry: checked_dentry(dentry)?,
+        })
     }
 }
 
@@ -80,7 +82,10 @@ impl DebugfsText {
     /// Drop it before `dir`.
     pub fn new(dir: &DebugfsDir, name: &CStr, text: KVec<u8>) -> Result<Self> {
         let mut blob = KBox::new(
-            bindings::debugfs_blob_wrapper { data: core::ptr::null_mut(), size: 0 },
+            bindings::debugfs_blob_wrapper {
+                data: core::ptr::null_mut(),
+                size: 0,
+            },
             GFP_KERNEL,
         )?;
         let mut this_text = text;
@@ -89,9 +94,18 @@ impl DebugfsText {
         // SAFETY: `dir` is live; `blob` and the text it points to are owned
         // by the returned object and outlive the file (removed in `drop`).
         let dentry = unsafe {
-            bindings::debugfs_create_blob(name.as_char_ptr(), 0o400, dir.dentry.as_ptr(), &mut *blob)
+            bindings::debugfs_create_blob(
+                name.as_char_ptr(),
+                0o400,
+                dir.dentry.as_ptr(),
+                &mut *blob,
+            )
         };
-        Ok(DebugfsText { dentry: checked_dentry(dentry)?, _blob: blob, _text: this_text })
+        Ok(DebugfsText {
+            dentry: checked_dentry(dentry)?,
+            _blob: blob,
+            _text: this_text,
+        })
     }
 }
 

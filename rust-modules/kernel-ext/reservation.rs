@@ -57,8 +57,14 @@ impl Reservation {
             .unwrap_or(0)
             .min(MAX_LOW_WINDOWS);
         Some(Reservation {
-            pool: PhysRange { base: raw.pool_base, size: raw.pool_size },
-            shared: PhysRange { base: raw.shared_base, size: raw.shared_size },
+            pool: PhysRange {
+                base: raw.pool_base,
+                size: raw.pool_size,
+            },
+            shared: PhysRange {
+                base: raw.shared_base,
+                size: raw.shared_size,
+            },
             trampoline: raw.trampoline,
             low_windows: raw.low_window,
             nr_low_windows,
@@ -70,6 +76,9 @@ impl Reservation {
         self.low_windows
             .iter()
             .take(self.nr_low_windows)
-            .map(|&base| PhysRange { base, size: LOW_WINDOW_SIZE })
+            .map(|&base| PhysRange {
+                base,
+                size: LOW_WINDOW_SIZE,
+            })
     }
 }

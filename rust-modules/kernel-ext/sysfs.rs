@@ -113,7 +113,11 @@ impl<T: AttributeOps> Attribute<T> {
         raw.attr.mode = mode;
         #[cfg(CONFIG_DEBUG_LOCK_ALLOC)]
         {
-            let key = if T::CONTROL { &CONTROL_LOCK_KEY } else { &ATTRIBUTE_LOCK_KEY };
+            let key = if T::CONTROL {
+                &CONTROL_LOCK_KEY
+            } else {
+                &ATTRIBUTE_LOCK_KEY
+            };
             raw.attr.key = key.0.get();
         }
         if T::HAS_SHOW {

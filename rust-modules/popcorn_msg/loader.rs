@@ -132,7 +132,9 @@ impl PathBuf {
             Some(quoted) => quoted.write_unescaped(room).map_err(|_| EINVAL)?,
             None => {
                 let default = default.as_bytes();
-                room.get_mut(..default.len()).ok_or(EINVAL)?.copy_from_slice(default);
+                room.get_mut(..default.len())
+                    .ok_or(EINVAL)?
+                    .copy_from_slice(default);
                 default.len()
             }
         };
@@ -173,7 +175,11 @@ fn place(partition: &Partition, bz: &BzImage, initrd_len: usize) -> Option<Place
     // The initramfs goes at the top of the partition, page aligned, where
     // boot loaders usually put it.
     let initrd_phys = partition.end().checked_sub(initrd_len)? & !0xfff;
-    (initrd_phys >= kernel_end).then_some(Placement { kernel_phys, initrd_phys, initrd_len })
+    (initrd_phys >= kernel_end).then_some(Placement {
+        kernel_phys,
+        initrd_phys,
+        initrd_len,
+    })
 }
 
 /// Copies `src` to physical `dest`, which must lie inside the mapping of
@@ -181,7 +187,11 @@ fn place(partition: &Partition, bz: &BzImage, initrd_len: usize) -> Option<Place
 fn copy_to(mapping: &mut PhysMapping, region: u64, dest: u64, src: &[u8]) -> Result {
     let offset = usize::try_from(dest.checked_sub(region).ok_or(EINVAL)?).map_err(|_| EINVAL)?;
     let end = offset.checked_add(src.len()).ok_or(EINVAL)?;
-    mapping.as_mut_slice().get_mut(offset..end).ok_or(EINVAL)?.copy_from_slice(src);
+    mapping
+        .as_mut_slice()
+        .get_mut(offset..end)
+        .ok_or(EINVAL)?
+        .copy_from_slice(src);
     Ok(())
 }
 
@@ -207,7 +217,12 @@ fn apic_id(cpu: u32) -> u32 {
 
 /// Writes image, initramfs and boot structures; returns the layout text.
 fn write_memory(inputs: &StageInputs<'_>) -> Result<KVec<u8>> {
-    let StageInputs { partition, placement, slot, .. } = *inputs;
+    let StageInputs {
+        partition,
+        placement,
+        slot,
+        ..
+    } = *inputs;
     let too_big = |_| EINVAL;
 
     // The partition: image payload and initramfs.
@@ -217,7 +232,12 @@ fn write_memory(inputs: &StageInputs<'_>) -> Result<KVec<u8>> {
     let mut part = unsafe { PhysMapping::new(partition.base, part_len)? };
     let payload = inputs.bz.payload(inputs.image).ok_or(ENOEXEC)?;
     copy_to(&mut part, partition.base, placement.kernel_phys, payload)?;
-    copy_to(&mut part, partition.base, placement.initrd_phys, inputs.initrd)?;
+    copy_to(
+        &mut part,
+        partition.base,
+        placement.initrd_phys,
+        inputs.initrd,
+    )?;
     drop(part);
 
     // The boot slot in the shared window.
@@ -230,14 +250,18 @@ fn write_memory(inputs: &StageInputs<'_>) -> Result<KVec<u8>> {
     slot_bytes.fill(0);
     let part_of = |bytes: &[u8], phys: u64, max: u64| -> Result<core::ops::Range<usize>> {
         let start = usize::try_from(phys.checked_sub(slot.base).ok_or(EINVAL)?).map_err(too_big)?;
-        let end = start.checked_add(usize::try_from(max).map_err(too_big)?).ok_or(EINVAL)?;
+        let end = start
+            .checked_add(usize::try_from(max).map_err(too_big)?)
+            .ok_or(EINVAL)?;
         bytes.get(start..end).map(|_| start..end).ok_or(EINVAL)
     };
 
     // Command line.
     let console_arg = CString::try_from_fmt(fmt!("console={},115200", inputs.console.1))?;
-    let earlycon_arg =
-        CString::try_from_fmt(fmt!("earlycon=uart8250,io,{:#x},115200n8", inputs.console.0))?;
+    let earlycon_arg = CString::try_from_fmt(fmt!(
+        "earlycon=uart8250,io,{:#x},115200n8",
+        inputs.console.0
+    ))?;
     let mut words: KVec<&str> = KVec::new();
     for word in SECONDARY_ARGS {
         words.push(word, GFP_KERNEL)?;
@@ -296,20 +320,28 @@ fn write_memory(inputs: &StageInputs<'_>) -> Result<KVec<u8>> {
         e820: &e820,
     };
     let range = part_of(slot_bytes, slot.zero_page, shared::ZERO_PAGE_MAX)?;
-    bootparams::build_zero_page(slot_bytes.get_mut(range.clone()).ok_or(EINVAL)?, inputs.image, inputs.bz, &params)
-        .map_err(|e| refuse!(EINVAL, "zero page: {}", e))?;
+    bootparams::build_zero_page(
+        slot_bytes.get_mut(range.clone()).ok_or(EINVAL)?,
+        inputs.image,
+        inputs.bz,
+        &params,
+    )
+    .map_err(|e| refuse!(EINVAL, "zero page: {}", e))?;
 
     // Identity page tables for the 64-bit entry.
     let pt_range = part_of(slot_bytes, slot.page_tables, IDENTITY_TABLES_SIZE as u64)?;
-    let cr3 = build_identity_tables(slot_bytes.get_mut(pt_range).ok_or(EINVAL)?, slot.page_tables)
-        .map_err(|e| refuse!(EINVAL, "page tables: {}", e))?;
+    let cr3 = build_identity_tables(
+        slot_bytes.get_mut(pt_range).ok_or(EINVAL)?,
+        slot.page_tables,
+    )
+    .map_err(|e| refuse!(EINVAL, "page tables: {}", e))?;
 
     // The layout, read back from what was written, for debugfs.
     let mut text = KVec::new();
     let mut out = TextSink(&mut text);
     let cmdline_range = part_of(slot_bytes, slot.cmdline, shared::CMDLINE_MAX)?;
-    let summary = bootparams::zero_page_summary(slot_bytes.get(range).ok_or(EINVAL)?)
-        .map_err(|_| EINVAL)?;
+    let summary =
+        bootparams::zero_page_summary(slot_bytes.get(range).ok_or(EINVAL)?).map_err(|_| EINVAL)?;
     let cmdline = slot_bytes
         .get(cmdline_range)
         .and_then(|c| c.get(..cmdline_len))
@@ -341,7 +373,9 @@ struct TextSink<'a>(&'a mut KVec<u8>);
 
 impl Write for TextSink<'_> {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes(), GFP_KERNEL).map_err(|_| core::fmt::Error)
+        self.0
+            .extend_from_slice(s.as_bytes(), GFP_KERNEL)
+            .map_err(|_| core::fmt::Error)
     }
 }
 
@@ -351,7 +385,12 @@ impl Loader {
         let reservation = Reservation::get();
         let pool = match &reservation {
             Some(r) => Some(PartitionPool::new(r.pool.base, r.pool.size).map_err(|e| {
-                pr_err!("unusable pool {:#x}+{:#x}: {}\n", r.pool.base, r.pool.size, e);
+                pr_err!(
+                    "unusable pool {:#x}+{:#x}: {}\n",
+                    r.pool.base,
+                    r.pool.size,
+                    e
+                );
                 EINVAL
             })?),
             None => None,
@@ -391,7 +430,12 @@ impl Loader {
 
     fn check_cpus(&self, cpus: &CpuSet) -> Result {
         if cpus.len() > bootparams::POPCORN_MAX_CPUS {
-            return Err(refuse!(EINVAL, "{} CPUs requested, at most {}", cpus.len(), bootparams::POPCORN_MAX_CPUS));
+            return Err(refuse!(
+                EINVAL,
+                "{} CPUs requested, at most {}",
+                cpus.len(),
+                bootparams::POPCORN_MAX_CPUS
+            ));
         }
         // SAFETY: `nr_cpu_ids` is fixed before modules load.
         let nr_cpu_ids = unsafe { bindings::nr_cpu_ids };
@@ -424,18 +468,36 @@ impl Loader {
     fn boot(&self, input: &[u8]) -> Result {
         let request = BootRequest::parse(input).map_err(|e| refuse!(EINVAL, "{}", e))?;
         let Some(reservation) = self.reservation else {
-            return Err(refuse!(ENOMEM, "no memory reserved: boot the primary with popcorn.reserve="));
+            return Err(refuse!(
+                ENOMEM,
+                "no memory reserved: boot the primary with popcorn.reserve="
+            ));
         };
         self.check_cpus(&request.cpus)?;
 
         let kernel_path = PathBuf::new(request.kernel.as_ref(), DEFAULT_KERNEL)?;
         let initrd_path = PathBuf::new(request.initrd.as_ref(), DEFAULT_INITRD)?;
-        let image = FileContents::read(kernel_path.as_cstr(), MAX_IMAGE_BYTES, Purpose::KernelImage)
-            .map_err(|e| refuse!(e, "cannot read kernel {}: {:?}", kernel_path.as_cstr(), e))?;
-        let bz = BzImage::parse(image.as_slice())
-            .map_err(|e| refuse!(ENOEXEC, "{} is not a bootable kernel: {}", kernel_path.as_cstr(), e))?;
-        let initrd = FileContents::read(initrd_path.as_cstr(), MAX_INITRD_BYTES, Purpose::Initramfs)
-            .map_err(|e| refuse!(e, "cannot read initramfs {}: {:?}", initrd_path.as_cstr(), e))?;
+        let image =
+            FileContents::read(kernel_path.as_cstr(), MAX_IMAGE_BYTES, Purpose::KernelImage)
+                .map_err(|e| refuse!(e, "cannot read kernel {}: {:?}", kernel_path.as_cstr(), e))?;
+        let bz = BzImage::parse(image.as_slice()).map_err(|e| {
+            refuse!(
+                ENOEXEC,
+                "{} is not a bootable kernel: {}",
+                kernel_path.as_cstr(),
+                e
+            )
+        })?;
+        let initrd =
+            FileContents::read(initrd_path.as_cstr(), MAX_INITRD_BYTES, Purpose::Initramfs)
+                .map_err(|e| {
+                    refuse!(
+                        e,
+                        "cannot read initramfs {}: {:?}",
+                        initrd_path.as_cstr(),
+                        e
+                    )
+                })?;
 
         let mut guard = self.state.lock();
         let state = &mut *guard;
@@ -446,33 +508,54 @@ impl Loader {
             .take(windows)
             .position(Option::is_none)
             .ok_or_else(|| refuse!(ENOSPC, "all {} low-memory windows are in use", windows))?;
-        let free_slots = state.slots.iter().take(windows).filter(|s| s.is_none()).count();
+        let free_slots = state
+            .slots
+            .iter()
+            .take(windows)
+            .filter(|s| s.is_none())
+            .count();
         let low_window = reservation.low_windows().nth(slot_index).ok_or(EINVAL)?;
         let console = *CONSOLE_PORTS.get(slot_index).unwrap_or(&CONSOLE_PORTS[0]);
         let slot = shared::boot_slot(reservation.shared.base, reservation.shared.size, slot_index)
             .map_err(|e| refuse!(EINVAL, "shared window: {}", e))?;
         let pool = state.pool.as_mut().ok_or(ENOMEM)?;
-        let size = request.mem.unwrap_or_else(|| pool.default_share(free_slots));
+        let size = request
+            .mem
+            .unwrap_or_else(|| pool.default_share(free_slots));
         if size < MIN_PARTITION || size % PARTITION_ALIGN != 0 {
-            return Err(refuse!(EINVAL, "mem={} must be at least 64M and a multiple of 2M", DisplaySize(size)));
+            return Err(refuse!(
+                EINVAL,
+                "mem={} must be at least 64M and a multiple of 2M",
+                DisplaySize(size)
+            ));
         }
         let partition = pool
             .allocate(size)
             .map_err(|e| refuse!(ENOMEM, "mem={}: {}", DisplaySize(size), e))?;
         let id = state.next_id;
 
-        let staged = self.stage(
-            &request,
-            id,
-            image.as_slice(),
-            &bz,
-            initrd.as_slice(),
-            partition,
-            slot,
-            low_window,
-            console,
-            &reservation,
-        );
+        let staged = match place(&partition, &bz, initrd.as_slice().len()) {
+            Some(placement) => self.stage(&StageInputs {
+                id,
+                request: &request,
+                image: image.as_slice(),
+                bz: &bz,
+                initrd: initrd.as_slice(),
+                partition,
+                placement,
+                slot,
+                low_window,
+                shared: reservation.shared,
+                console,
+            }),
+            None => Err(refuse!(
+                EFBIG,
+                "kernel (needs {} bytes) and initramfs ({} bytes) do not fit in mem={}",
+                bz.init_size(),
+                initrd.as_slice().len(),
+                DisplaySize(partition.size)
+            )),
+        };
         let staged = match staged {
             Ok(staged) => staged,
             Err(e) => {
@@ -491,7 +574,10 @@ impl Loader {
             partition.base,
             slot_index
         );
-        self.pool_free.store(state.pool.as_ref().map_or(0, |p| p.free_bytes()), Ordering::Relaxed);
+        self.pool_free.store(
+            state.pool.as_ref().map_or(0, |p| p.free_bytes()),
+            Ordering::Relaxed,
+        );
         if let Some(entry) = state.slots.get_mut(slot_index) {
             *entry = Some(staged);
         }
@@ -499,50 +585,11 @@ impl Loader {
     }
 
     /// Takes the CPUs and fills the memory; gives the CPUs back on failure.
-    #[allow(clippy::too_many_arguments)]
-    fn stage(
-        &self,
-        request: &BootRequest<'_>,
-        id: u32,
-        image: &[u8],
-        bz: &BzImage,
-        initrd: &[u8],
-        partition: Partition,
-        slot: BootSlot,
-        low_window: PhysRange,
-        console: (u16, &'static str),
-        reservation: &Reservation,
-    ) -> Result<Staged> {
-        let placement = place(&partition, bz, initrd.len()).ok_or_else(|| {
-            refuse!(
-                EFBIG,
-                "kernel (needs {} bytes) and initramfs ({} bytes) do not fit in mem={}",
-                bz.init_size(),
-                initrd.len(),
-                DisplaySize(partition.size)
-            )
-        })?;
-        self.cpus.take(&request.cpus)?;
-        let inputs = StageInputs {
-            id,
-            request,
-            image,
-            bz,
-            initrd,
-            partition,
-            placement,
-            slot,
-            low_window,
-            shared: reservation.shared,
-            console,
-        };
-        match self.record(&inputs) {
-            Ok(staged) => Ok(staged),
-            Err(e) => {
-                let _ = self.cpus.give_back(&request.cpus);
-                Err(e)
-            }
-        }
+    fn stage(&self, inputs: &StageInputs<'_>) -> Result<Staged> {
+        self.cpus.take(&inputs.request.cpus)?;
+        self.record(inputs).inspect_err(|_| {
+            let _ = self.cpus.give_back(&inputs.request.cpus);
+        })
     }
 
     fn record(&self, inputs: &StageInputs<'_>) -> Result<Staged> {
@@ -598,10 +645,17 @@ impl Loader {
         let _ = self.cpus.give_back(&staged.cpus);
         if let Some(pool) = state.pool.as_mut() {
             if let Err(e) = pool.release(staged.partition) {
-                pr_err!("kernel {}: partition not returned to the pool: {}\n", staged.id, e);
+                pr_err!(
+                    "kernel {}: partition not returned to the pool: {}\n",
+                    staged.id,
+                    e
+                );
             }
         }
-        self.pool_free.store(state.pool.as_ref().map_or(0, |p| p.free_bytes()), Ordering::Relaxed);
+        self.pool_free.store(
+            state.pool.as_ref().map_or(0, |p| p.free_bytes()),
+            Ordering::Relaxed,
+        );
         // Dropping `staged` removes its sysfs and debugfs entries.
     }
 }
@@ -653,4 +707,3 @@ impl AttributeOps for PoolFreeFile {
         writeln!(out, "{}", self.0.pool_free_bytes()).map_err(|_| EFBIG)
     }
 }
-

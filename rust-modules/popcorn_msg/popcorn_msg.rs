@@ -139,16 +139,26 @@ impl ReservationDirs {
         let mut shared = root.new_child(c_str!("shared"))?;
         shared.add_file(c_str!("base"), Constant(PhysAddr(reservation.shared.base)))?;
         shared.add_file(c_str!("size_bytes"), Constant(reservation.shared.size))?;
-        Ok(ReservationDirs { _pool: pool, _shared: shared })
+        Ok(ReservationDirs {
+            _pool: pool,
+            _shared: shared,
+        })
     }
 }
 
 fn log_reservation(reservation: Option<&Reservation>) {
     let Some(r) = reservation else {
-        pr_info!("no memory reserved (boot with popcorn.reserve=): secondary kernels cannot start\n");
+        pr_info!(
+            "no memory reserved (boot with popcorn.reserve=): secondary kernels cannot start\n"
+        );
         return;
     };
-    let show = |range: PhysRange| (PhysAddr(range.base), PhysAddr(range.end().saturating_sub(1)));
+    let show = |range: PhysRange| {
+        (
+            PhysAddr(range.base),
+            PhysAddr(range.end().saturating_sub(1)),
+        )
+    };
     let (pool_start, pool_last) = show(r.pool);
     let (shared_start, shared_last) = show(r.shared);
     pr_info!(

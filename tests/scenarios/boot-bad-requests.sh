@@ -1,5 +1,5 @@
 # Every bad boot request gets its errno and changes nothing.
-# cmdline: popcorn.reserve=1G,kernels=3
+# cmdline: popcorn.reserve=1G,kernels=2
 # popcorn: smp=4 mem=2G timeout=600
 # expect ttyS0: boot refused: CPU 0 is this kernel's boot CPU
 # expect ttyS0: boot refused: CPU 5 does not exist \(CPUs 0-3\)
@@ -40,8 +40,9 @@ echo 1 >/sys/devices/system/cpu/cpu3/online
 boot_request cpus=2
 check_fails "Device or resource busy" boot_request cpus=2-3
 check_fails "Device or resource busy" boot_request cpus=2
-# All three low windows in use: the fourth request has no window.
+# Both low windows in use: a third kernel has none.
 boot_request cpus=3
+check_fails "No space left on device" boot_request cpus=1
 check_fails "No such file or directory" write_to /sys/kernel/popcorn/release 9
 check_fails "Invalid argument" write_to /sys/kernel/popcorn/release x
 check_fails "Invalid argument" write_to /sys/kernel/popcorn/release ""
