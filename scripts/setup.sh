@@ -40,6 +40,7 @@ if [ "$have_bindgen" != "$BINDGEN_VERSION" ]; then
 	$check_only && die "bindgen $BINDGEN_VERSION not in $KBINDGEN (run scripts/setup.sh)"
 	command -v cargo >/dev/null || die "cargo not found; it is needed to build bindgen-cli"
 	step "building bindgen-cli $BINDGEN_VERSION from crates.io (a few minutes, once)"
+	mkdir -p "$POPCORN_CACHE"
 	cargo install --quiet --locked --force bindgen-cli --version "$BINDGEN_VERSION" \
 		--root "$POPCORN_CACHE/tools" >"$POPCORN_CACHE/bindgen-install.log" 2>&1 ||
 		die "cargo install bindgen-cli failed; see $POPCORN_CACHE/bindgen-install.log"
