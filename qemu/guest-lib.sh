@@ -63,3 +63,24 @@ staged_ids() {
 boot_request() {
 	echo "$1" >/sys/kernel/popcorn/boot
 }
+
+# leak_check_start / leak_check_end: kmemleak must find no object that
+# became unreferenced in between. Needs `# cmdline: kmemleak=on`. Only a
+# kernel built without the debug aids (POPCORN_DEBUG=0) has no kmemleak at
+# all; it says so and skips the check.
+leak_check_start() {
+	[ -e /sys/kernel/debug/kmemleak ] || { echo "note: kernel without kmemleak, no leak check"; return 0; }
+	echo scan >/sys/kernel/debug/kmemleak
+	echo clear >/sys/kernel/debug/kmemleak
+}
+
+leak_check_end() {
+	[ -e /sys/kernel/debug/kmemleak ] || return 0
+	# An object is reported once it has been unreferenced for 5 s and two scans.
+	sleep 6
+	echo scan >/sys/kernel/debug/kmemleak
+	echo scan >/sys/kernel/debug/kmemleak
+	leaks=$(cat /sys/kernel/debug/kmemleak)
+	[ -z "$leaks" ] || fail "kmemleak found leaks: $leaks"
+	echo "ok: kmemleak found no leaks"
+}

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The memory the primary set aside at boot with `popcorn.reserve=`.
+//! The memory the primary set aside at boot with `popcorn.reserve=`, and the
+//! other facts `arch/x86/kernel/popcorn.c` exports for the loader (APIC IDs,
+//! timer calibration).
 //!
-//! A safe copy of what `popcorn_reservation()` (linux-patches/0002,
-//! `arch/x86/kernel/popcorn.c`) reports. The C side fills it once during
+//! A safe copy of what `popcorn_reservation()` (linux-patches/0002) reports. The C side fills it once during
 //! early boot and never changes it, so a copy taken at module load stays
 //! true for the kernel's lifetime.
 
@@ -81,4 +82,26 @@ impl Reservation {
                 size: LOW_WINDOW_SIZE,
             })
     }
+}
+
+/// Physical APIC ID of `cpu`, or `None` for a CPU that is not possible.
+pub fn cpu_apic_id(cpu: u32) -> Option<u32> {
+    // SAFETY: `popcorn_cpu_apic_id` accepts any CPU number.
+    let id = unsafe { bindings::popcorn_cpu_apic_id(cpu) };
+    // BAD_APICID (asm/apic.h) is all ones.
+    (id != u32::MAX).then_some(id)
+}
+
+/// Physical APIC ID of the CPU this kernel booted on.
+pub fn boot_cpu_apic_id() -> u32 {
+    // SAFETY: no preconditions; returns a value fixed at boot.
+    unsafe { bindings::popcorn_boot_cpu_apic_id() }
+}
+
+/// Local APIC timer input frequency in kHz, from this kernel's calibration
+/// (`lapic_timer_period` ticks per jiffy).
+pub fn lapic_khz() -> u32 {
+    // SAFETY: no preconditions; returns a value fixed at boot.
+    let per_jiffy = unsafe { bindings::popcorn_lapic_timer_period() };
+    per_jiffy.saturating_mul(bindings::CONFIG_HZ) / 1000
 }

@@ -32,7 +32,7 @@ use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
     alloc::{flags::GFP_KERNEL, KVec},
-    bindings, c_str,
+    c_str,
     error::{code::*, Result},
     fmt, new_mutex,
     prelude::*,
@@ -52,9 +52,10 @@ use crate::files::{FileContents, Purpose};
 use crate::pagetable::{build_identity_tables, IDENTITY_TABLES_SIZE};
 use crate::physmem::PhysMapping;
 use crate::pool::{Partition, PartitionPool, PARTITION_ALIGN};
-use crate::reservation::{PhysRange, Reservation, MAX_LOW_WINDOWS};
+use crate::reservation::{self, PhysRange, Reservation, MAX_LOW_WINDOWS};
 use crate::shared::{self, BootSlot};
 use crate::size::DisplaySize;
+use crate::system;
 use crate::sysfs::{AttributeOps, Constant, Dir};
 
 /// Image started when the request names none.
@@ -210,11 +211,6 @@ struct StageInputs<'a> {
     console: (u16, &'static str),
 }
 
-fn apic_id(cpu: u32) -> u32 {
-    // SAFETY: `popcorn_cpu_apic_id` accepts any CPU number.
-    unsafe { bindings::popcorn_cpu_apic_id(cpu) }
-}
-
 /// Writes image, initramfs and boot structures; returns the layout text.
 fn write_memory(inputs: &StageInputs<'_>) -> Result<KVec<u8>> {
     let StageInputs {
@@ -280,23 +276,18 @@ fn write_memory(inputs: &StageInputs<'_>) -> Result<KVec<u8>> {
     // setup_data: Popcorn's description of the secondary's world.
     let mut info = PopcornSetupData {
         kernel_id: inputs.id,
-        // SAFETY: no preconditions; returns a value fixed at boot.
-        boot_cpu_apic_id: unsafe { bindings::popcorn_boot_cpu_apic_id() },
+        boot_cpu_apic_id: reservation::boot_cpu_apic_id(),
         shared_base: inputs.shared.base,
         shared_size: inputs.shared.size,
-        // SAFETY: `tsc_khz` is calibrated at boot and only read here.
-        tsc_khz: unsafe { bindings::tsc_khz },
-        // SAFETY: no preconditions; returns a value fixed at boot.
-        lapic_khz: unsafe { bindings::popcorn_lapic_timer_period() }
-            .saturating_mul(bindings::CONFIG_HZ)
-            / 1000,
+        tsc_khz: system::tsc_khz(),
+        lapic_khz: reservation::lapic_khz(),
         console_port: inputs.console.0,
         ..PopcornSetupData::default()
     };
     info.notify_apic_id = info.boot_cpu_apic_id;
     let mut apic_ids = [0u32; bootparams::POPCORN_MAX_CPUS];
     for (slot_id, cpu) in apic_ids.iter_mut().zip(inputs.request.cpus.iter()) {
-        *slot_id = apic_id(cpu);
+        *slot_id = reservation::cpu_apic_id(cpu).ok_or(ENODEV)?;
     }
     let nr_cpus = inputs.request.cpus.len().min(bootparams::POPCORN_MAX_CPUS);
     info.set_cpus(apic_ids.get(..nr_cpus).ok_or(EINVAL)?)
@@ -437,12 +428,9 @@ impl Loader {
                 bootparams::POPCORN_MAX_CPUS
             ));
         }
-        // SAFETY: `nr_cpu_ids` is fixed before modules load.
-        let nr_cpu_ids = unsafe { bindings::nr_cpu_ids };
+        let nr_cpu_ids = system::nr_cpu_ids();
         for cpu in cpus.iter() {
-            // SAFETY: `cpu_possible` tests one bit of a CPU mask; the
-            // number is checked against `nr_cpu_ids` first.
-            if cpu >= nr_cpu_ids || !unsafe { bindings::cpu_possible(cpu) } {
+            if !system::cpu_possible(cpu) {
                 return Err(refuse!(
                     ENODEV,
                     "CPU {} does not exist (CPUs 0-{})",
@@ -456,8 +444,7 @@ impl Loader {
             if cpu_hotplug::is_owned(cpu) {
                 return Err(refuse!(EBUSY, "CPU {} belongs to another kernel", cpu));
             }
-            // SAFETY: as above.
-            if !unsafe { bindings::cpu_online(cpu) } {
+            if !system::cpu_online(cpu) {
                 return Err(refuse!(EBUSY, "CPU {} is offline here", cpu));
             }
         }

@@ -1,7 +1,7 @@
 # Staging a secondary takes its CPUs offline (and keeps them so), cuts its
 # partition from the pool and writes the boot structures; releasing it gives
 # everything back. Twenty rounds leave the primary exactly as it started.
-# cmdline: popcorn.reserve=1G,kernels=3
+# cmdline: popcorn.reserve=1G,kernels=3 kmemleak=on
 # popcorn: smp=4 mem=2G timeout=600
 # expect ttyS0: popcorn_msg: kernel 1 staged: cpus 2-3, mem 340M at 0x[0-9a-f]+, slot 0
 # expect ttyS0: popcorn_msg: kernel 1 released
@@ -50,7 +50,8 @@ check_value /sys/kernel/popcorn/pool/free_bytes "$total"
 check_absent /sys/kernel/popcorn/kernels/1
 check_absent /sys/kernel/debug/popcorn/1
 
-# An explicit size, and 20 rounds in a row.
+# An explicit size, and 20 rounds in a row that leak nothing.
+leak_check_start
 round=0
 while [ $round -lt 20 ]; do
 	round=$((round + 1))
@@ -65,9 +66,18 @@ while [ $round -lt 20 ]; do
 	[ -z "$(staged_ids)" ] || fail "round $round: kernel $id still listed"
 done
 echo "ok: 20 stage/release rounds"
+leak_check_end
 
-# Unloading the module gives staged kernels back too.
-boot_request cpus=3
+# popcornctl drives the same files; unloading the module gives staged
+# kernels back too.
+check_fails "Operation not permitted" popcornctl boot 0
+popcornctl boot 3 --mem 128M --cmdline 'quiet loglevel=3' | tee /tmp/out
+grep -q '^kernel 22 staged$' /tmp/out || fail "popcornctl boot did not report kernel 22"
+grep -q '^cmdline: .* quiet loglevel=3$' /sys/kernel/debug/popcorn/22/layout || fail "user cmdline not last"
+check_value /sys/kernel/popcorn/kernels/22/mem_bytes $((128 << 20))
+popcornctl release 22 | grep -q '^kernel 22 released$' || fail "popcornctl release"
+check_fails "No such file or directory" popcornctl release 22
+popcornctl boot 3 >/dev/null
 rmmod popcorn_msg
 check_value /sys/devices/system/cpu/online 0-3
 insmod popcorn_msg.ko

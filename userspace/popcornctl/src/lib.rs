@@ -4,4 +4,5 @@
 //! (`/sys/kernel/popcorn`, documented in `docs/sysfs.md`). The root is a
 //! parameter so the host tests can point it at a fake tree.
 
+pub mod boot;
 pub mod status;

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use popcornctl::status;
+use clap::{Args, Parser, Subcommand};
+use popcornctl::{boot, status};
 
 #[derive(Parser)]
 #[command(version, about = "Inspect and drive a Popcorn multikernel")]
@@ -21,6 +21,36 @@ struct Cli {
 enum Command {
     /// Show every kernel with its role, state, CPUs and memory.
     Status,
+    /// Stage a secondary kernel on CPUS (writes /sys/kernel/popcorn/boot).
+    Boot(BootCommand),
+    /// Give a staged kernel's CPUs and memory back.
+    Release {
+        /// The kernel's id, as `status` shows it.
+        id: u32,
+    },
+}
+
+#[derive(Args)]
+struct BootCommand {
+    /// CPUs to give the new kernel, e.g. 2-3 or 2,5-6.
+    cpus: String,
+    /// Memory for it, e.g. 512M (default: a fair share of the free pool).
+    #[arg(long)]
+    mem: Option<String>,
+    /// Kernel image (default: the module's, /popcorn/bzImage).
+    #[arg(long)]
+    kernel: Option<String>,
+    /// Initramfs (default: the module's).
+    #[arg(long)]
+    initrd: Option<String>,
+    /// Extra kernel command-line arguments.
+    #[arg(long)]
+    cmdline: Option<String>,
+}
+
+fn fail(what: &str, err: impl std::fmt::Display) -> ExitCode {
+    eprintln!("popcornctl: {what}: {err} (the kernel log says why)");
+    ExitCode::FAILURE
 }
 
 fn main() -> ExitCode {
@@ -35,6 +65,33 @@ fn main() -> ExitCode {
                 eprintln!("popcornctl: {e}");
                 ExitCode::FAILURE
             }
+        },
+        Command::Boot(b) => {
+            let args = boot::BootArgs {
+                cpus: b.cpus,
+                mem: b.mem,
+                kernel: b.kernel,
+                initrd: b.initrd,
+                cmdline: b.cmdline,
+            };
+            match boot::boot(&cli.sysfs, &args) {
+                Ok(Some(id)) => {
+                    println!("kernel {id} staged");
+                    ExitCode::SUCCESS
+                }
+                Ok(None) => {
+                    println!("staged");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&format!("boot {}", boot::request_line(&args)), e),
+            }
+        }
+        Command::Release { id } => match boot::release(&cli.sysfs, id) {
+            Ok(()) => {
+                println!("kernel {id} released");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&format!("release {id}"), e),
         },
     }
 }

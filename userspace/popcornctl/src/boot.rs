@@ -1,0 +1,135 @@
+//! `popcornctl boot` and `popcornctl release`: the boot-request file
+//! (`/sys/kernel/popcorn/boot`, `docs/sysfs.md`) with a friendlier surface.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::Path;
+
+/// What to ask for; `None` fields take the kernel's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BootArgs {
+    pub cpus: String,
+    pub mem: Option<String>,
+    pub kernel: Option<String>,
+    pub initrd: Option<String>,
+    pub cmdline: Option<String>,
+}
+
+/// A value as the request syntax wants it: bare when it has no space,
+/// quote or backslash, otherwise in double quotes with `\"` and `\\`.
+fn quote(value: &str) -> String {
+    if !value.is_empty() && !value.contains([' ', '\t', '"', '\\']) {
+        return value.to_owned();
+    }
+    let mut out = String::from("\"");
+    for c in value.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// The line written to `boot`.
+pub fn request_line(args: &BootArgs) -> String {
+    let mut line = format!("cpus={}", args.cpus);
+    for (key, value) in [
+        ("mem", &args.mem),
+        ("kernel", &args.kernel),
+        ("initrd", &args.initrd),
+        ("cmdline", &args.cmdline),
+    ] {
+        if let Some(value) = value {
+            line.push_str(&format!(" {key}={}", quote(value)));
+        }
+    }
+    line
+}
+
+fn kernel_ids(root: &Path) -> io::Result<BTreeSet<u32>> {
+    let mut ids = BTreeSet::new();
+    for entry in fs::read_dir(root.join("kernels"))? {
+        if let Some(id) = entry?.file_name().to_str().and_then(|n| n.parse().ok()) {
+            ids.insert(id);
+        }
+    }
+    Ok(ids)
+}
+
+/// Writes one line to a control file in a single `write(2)`, as sysfs wants.
+fn write_control(path: &Path, line: &str) -> io::Result<()> {
+    let mut file = fs::OpenOptions::new().write(true).open(path)?;
+    file.write_all(format!("{line}\n").as_bytes())
+}
+
+/// Stages a kernel; returns its id. The kernel log says why a request was
+/// refused; the error here carries the errno.
+pub fn boot(root: &Path, args: &BootArgs) -> io::Result<Option<u32>> {
+    let before = kernel_ids(root)?;
+    write_control(&root.join("boot"), &request_line(args))?;
+    let after = kernel_ids(root)?;
+    Ok(after.difference(&before).next().copied())
+}
+
+/// Releases kernel `id`.
+pub fn release(root: &Path, id: u32) -> io::Result<()> {
+    write_control(&root.join("release"), &id.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use popcorn_core::bootreq::BootRequest;
+
+    #[test]
+    fn bare_values_stay_bare() {
+        let args = BootArgs {
+            cpus: "2-3".into(),
+            mem: Some("512M".into()),
+            ..Default::default()
+        };
+        assert_eq!(request_line(&args), "cpus=2-3 mem=512M");
+    }
+
+    #[test]
+    fn requests_parse_back_as_the_kernel_parses_them() {
+        let args = BootArgs {
+            cpus: "2,5-6".into(),
+            mem: Some("1G".into()),
+            kernel: Some("/boot/my kernel".into()),
+            initrd: Some("/boot/initrd.img".into()),
+            cmdline: Some(r#"init=/bin/sh quiet msg="a \ b""#.into()),
+        };
+        let line = request_line(&args);
+        let request = BootRequest::parse(line.as_bytes()).expect("the kernel's parser accepts it");
+        assert_eq!(request.cpus.to_string(), "2,5-6");
+        assert_eq!(request.mem, Some(1 << 30));
+        assert!(request.kernel.unwrap().eq_unescaped(b"/boot/my kernel"));
+        assert!(request.initrd.unwrap().eq_unescaped(b"/boot/initrd.img"));
+        assert!(request
+            .cmdline
+            .unwrap()
+            .eq_unescaped(br#"init=/bin/sh quiet msg="a \ b""#));
+    }
+
+    #[test]
+    fn boot_writes_one_line_and_reports_the_new_id() {
+        let root = tempfile::tempdir().unwrap();
+        fs::create_dir_all(root.path().join("kernels/0")).unwrap();
+        fs::write(root.path().join("boot"), "").unwrap();
+        // No kernel appears in a fake tree, so there is no new id.
+        let args = BootArgs {
+            cpus: "2".into(),
+            ..Default::default()
+        };
+        assert_eq!(boot(root.path(), &args).unwrap(), None);
+        assert_eq!(
+            fs::read_to_string(root.path().join("boot")).unwrap(),
+            "cpus=2\n"
+        );
+        release(root.path(), 4).unwrap_err(); // no release file in this tree
+    }
+}
