@@ -55,7 +55,7 @@ kmake=(make -C "$tree" -j"$(nproc)" "${make_vars[@]}")
 link_outputs() {
 	ln -sfn "$tree" "$BUILD_DIR/kernel"
 	ln -sfn "$tree/arch/x86/boot/bzImage" "$BUILD_DIR/bzImage"
-	touch "$tree/.last-used"
+	touch "$tree"  # the pruning below goes by the directories' mtime
 }
 
 if [ -e "$tree/.stamp-built" ]; then
