@@ -51,6 +51,7 @@ use crate::e820::E820Table;
 use crate::files::{FileContents, Purpose};
 use crate::pagetable::{build_identity_tables, IDENTITY_TABLES_SIZE};
 use crate::physmem::PhysMapping;
+use crate::placement::{place, Placement};
 use crate::pool::{Partition, PartitionPool, PARTITION_ALIGN};
 use crate::reservation::{self, PhysRange, Reservation, MAX_LOW_WINDOWS};
 use crate::shared::{self, BootSlot};
@@ -160,29 +161,6 @@ macro_rules! refuse {
     }};
 }
 
-/// Where the image and initramfs go inside a partition.
-#[derive(Clone, Copy)]
-struct Placement {
-    kernel_phys: u64,
-    initrd_phys: u64,
-    initrd_len: u64,
-}
-
-fn place(partition: &Partition, bz: &BzImage, initrd_len: usize) -> Option<Placement> {
-    let mask = u64::from(bz.kernel_alignment()).checked_sub(1)?;
-    let kernel_phys = partition.base.checked_add(mask)? & !mask;
-    let kernel_end = kernel_phys.checked_add(u64::from(bz.init_size()))?;
-    let initrd_len = u64::try_from(initrd_len).ok()?;
-    // The initramfs goes at the top of the partition, page aligned, where
-    // boot loaders usually put it.
-    let initrd_phys = partition.end().checked_sub(initrd_len)? & !0xfff;
-    (initrd_phys >= kernel_end).then_some(Placement {
-        kernel_phys,
-        initrd_phys,
-        initrd_len,
-    })
-}
-
 /// Copies `src` to physical `dest`, which must lie inside the mapping of
 /// `region`.
 fn copy_to(mapping: &mut PhysMapping, region: u64, dest: u64, src: &[u8]) -> Result {
@@ -227,11 +205,11 @@ fn write_memory(inputs: &StageInputs<'_>) -> Result<KVec<u8>> {
     // reserved at boot; nothing else uses it until the secondary starts.
     let mut part = unsafe { PhysMapping::new(partition.base, part_len)? };
     let payload = inputs.bz.payload(inputs.image).ok_or(ENOEXEC)?;
-    copy_to(&mut part, partition.base, placement.kernel_phys, payload)?;
+    copy_to(&mut part, partition.base, placement.kernel, payload)?;
     copy_to(
         &mut part,
         partition.base,
-        placement.initrd_phys,
+        placement.initrd,
         inputs.initrd,
     )?;
     drop(part);
@@ -305,7 +283,7 @@ fn write_memory(inputs: &StageInputs<'_>) -> Result<KVec<u8>> {
     .map_err(|e| refuse!(EINVAL, "e820: {}", e))?;
     let params = ZeroPageParams {
         cmdline_phys: slot.cmdline,
-        ramdisk_phys: placement.initrd_phys,
+        ramdisk_phys: placement.initrd,
         ramdisk_size: placement.initrd_len,
         setup_data_phys: slot.setup_data,
         e820: &e820,
@@ -345,8 +323,8 @@ fn write_memory(inputs: &StageInputs<'_>) -> Result<KVec<u8>> {
         inputs.request.cpus,
         partition.base,
         partition.end().saturating_sub(1),
-        placement.kernel_phys,
-        placement.initrd_phys,
+        placement.kernel,
+        placement.initrd,
         placement.initrd_len,
         inputs.low_window.base,
         inputs.low_window.end().saturating_sub(1),
@@ -521,8 +499,15 @@ impl Loader {
             .map_err(|e| refuse!(ENOMEM, "mem={}: {}", DisplaySize(size), e))?;
         let id = state.next_id;
 
-        let staged = match place(&partition, &bz, initrd.as_slice().len()) {
-            Some(placement) => self.stage(&StageInputs {
+        let placement = place(
+            partition.base,
+            partition.size,
+            u64::from(bz.kernel_alignment()),
+            u64::from(bz.init_size()),
+            u64::try_from(initrd.as_slice().len()).unwrap_or(u64::MAX),
+        );
+        let staged = match placement {
+            Ok(placement) => self.stage(&StageInputs {
                 id,
                 request: &request,
                 image: image.as_slice(),
@@ -535,13 +520,7 @@ impl Loader {
                 shared: reservation.shared,
                 console,
             }),
-            None => Err(refuse!(
-                EFBIG,
-                "kernel (needs {} bytes) and initramfs ({} bytes) do not fit in mem={}",
-                bz.init_size(),
-                initrd.as_slice().len(),
-                DisplaySize(partition.size)
-            )),
+            Err(e) => Err(refuse!(EFBIG, "mem={}: {}", DisplaySize(partition.size), e)),
         };
         let staged = match staged {
             Ok(staged) => staged,

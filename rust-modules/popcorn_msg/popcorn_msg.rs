@@ -51,6 +51,9 @@ mod e820;
 #[path = "../popcorn-core/src/pagetable.rs"]
 mod pagetable;
 #[allow(dead_code, unreachable_pub)]
+#[path = "../popcorn-core/src/placement.rs"]
+mod placement;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../popcorn-core/src/pool.rs"]
 mod pool;
 #[allow(dead_code, unreachable_pub)]

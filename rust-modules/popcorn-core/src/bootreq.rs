@@ -37,12 +37,13 @@
 //! All offsets in errors, including those inside [`BootReqError::BadCpus`]
 //! and [`BootReqError::BadSize`], are byte offsets into the whole line.
 //!
-//! Requires: `crate::cpulist`, `crate::size`.
+//! Requires: `crate::cpulist`, `crate::size`, `crate::text`.
 
 use core::fmt;
 
 use crate::cpulist::{self, CpuSet};
 use crate::size::{self, SizeError};
+use crate::text::trim_end;
 
 /// Longest `kernel=` or `initrd=` path, in bytes after unescaping. Linux
 /// allows longer paths (`PATH_MAX` is 4096), but the request is one sysfs
@@ -626,13 +627,6 @@ fn skip_separators(line: &[u8], pos: usize) -> usize {
         .position(|&b| !is_separator(b))
         .unwrap_or(rest.len());
     pos.saturating_add(skipped)
-}
-
-fn trim_end(input: &[u8]) -> &[u8] {
-    match input.iter().rposition(|b| !b.is_ascii_whitespace()) {
-        Some(last) => input.get(..=last).unwrap_or(input),
-        None => &[],
-    }
 }
 
 #[cfg(test)]

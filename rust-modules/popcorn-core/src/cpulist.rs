@@ -5,8 +5,12 @@
 //! CPU twice, a reversed range or anything but digits, `-` and `,` is refused
 //! rather than guessed at, because the result decides which CPUs a running
 //! kernel gives away.
+//!
+//! Requires: `crate::text`.
 
 use core::fmt;
+
+use crate::text::trim_end;
 
 /// Largest number of CPUs a [`CpuSet`] can hold. Larger than any `NR_CPUS`
 /// we build with; callers check CPUs against the running kernel themselves.
@@ -210,13 +214,6 @@ impl fmt::Debug for CpuSet {
 fn locate(cpu: u32) -> Option<(usize, u64)> {
     let cpu = cpu as usize;
     (cpu < MAX_CPUS).then(|| (cpu / 64, 1u64 << (cpu % 64)))
-}
-
-fn trim_end(input: &[u8]) -> &[u8] {
-    match input.iter().rposition(|b| !b.is_ascii_whitespace()) {
-        Some(last) => input.get(..=last).unwrap_or(input),
-        None => &[],
-    }
 }
 
 /// Parses the decimal number starting at `pos`; returns it and the offset of

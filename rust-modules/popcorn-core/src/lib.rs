@@ -17,7 +17,7 @@
 //! do as they like.
 //!
 //! - [`cpulist`]: CPU lists (`0-3,6`).
-//! - [`text`]: formatting into fixed buffers.
+//! - [`text`]: formatting into fixed buffers, trimming input.
 //! - [`size`]: sizes (`512M`).
 //! - [`bootreq`]: the line written to `/sys/kernel/popcorn/boot`.
 //! - [`bzimage`]: checking a kernel image.
@@ -25,6 +25,9 @@
 //! - [`cmdline`]: a secondary's kernel command line.
 //! - [`bootparams`]: a secondary's zero page and Popcorn's `setup_data`.
 //! - [`shared`]: layout of the shared window.
+//! - [`pool`]: cutting partitions out of the reserved pool.
+//! - [`placement`]: where kernel and initramfs go in a partition.
+//! - [`pagetable`]: identity page tables for entering a kernel.
 
 #![no_std]
 
@@ -35,6 +38,7 @@ pub mod cmdline;
 pub mod cpulist;
 pub mod e820;
 pub mod pagetable;
+pub mod placement;
 pub mod pool;
 pub mod shared;
 pub mod size;

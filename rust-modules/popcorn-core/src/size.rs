@@ -13,9 +13,11 @@
 //! largest unit that divides it, so printing then parsing gives the same
 //! number.
 //!
-//! Requires nothing but `core`.
+//! Requires: `crate::text`.
 
 use core::fmt;
+
+use crate::text::trim_end;
 
 /// Why a size was refused. Offsets are byte offsets into the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,13 +108,6 @@ impl fmt::Display for DisplaySize {
             }
         }
         write!(f, "{bytes}")
-    }
-}
-
-fn trim_end(input: &[u8]) -> &[u8] {
-    match input.iter().rposition(|b| !b.is_ascii_whitespace()) {
-        Some(last) => input.get(..=last).unwrap_or(input),
-        None => &[],
     }
 }
 

@@ -1,5 +1,5 @@
-//! Formatting into fixed buffers: sysfs `show` callbacks get one page and
-//! must never write past it.
+//! Text helpers: formatting into fixed buffers (sysfs `show` callbacks get
+//! one page and must never write past it) and trimming what `echo` adds.
 
 use core::fmt;
 
@@ -42,10 +42,26 @@ impl fmt::Write for SliceWriter<'_> {
     }
 }
 
+/// `input` without trailing ASCII whitespace (the newline `echo` appends
+/// to what it writes to a sysfs file).
+pub fn trim_end(input: &[u8]) -> &[u8] {
+    match input.iter().rposition(|b| !b.is_ascii_whitespace()) {
+        Some(last) => input.get(..=last).unwrap_or(input),
+        None => &[],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use core::fmt::Write;
+
+    #[test]
+    fn trims_only_trailing_whitespace() {
+        assert_eq!(trim_end(b" a b \n\t"), b" a b");
+        assert_eq!(trim_end(b"\n"), b"");
+        assert_eq!(trim_end(b""), b"");
+    }
 
     #[test]
     fn writes_until_full_then_refuses() {
