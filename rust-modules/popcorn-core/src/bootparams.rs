@@ -1395,17 +1395,18 @@ mod tests {
         assert_eq!(page[0x1e8], 0);
         assert_eq!(zero_page_summary(&page).unwrap().e820().count(), 0);
         let mut full = E820Table::new();
-        for i in 0..128u64 {
+        let n = crate::e820::E820_TABLE_CAPACITY as u64;
+        for i in 0..n {
             full.add(i * 0x2000, 0x1000, E820Kind::Reserved).unwrap();
         }
         let page = build(&image, &params(&full)).unwrap();
         check_page(&page, &image, &params(&full));
         let s = zero_page_summary(&page).unwrap();
-        assert_eq!(s.e820_entries(), 128);
+        assert_eq!(u64::from(s.e820_entries()), n);
         assert_eq!(
             s.e820().last(),
             Some(RawE820Entry {
-                addr: 127 * 0x2000,
+                addr: (n - 1) * 0x2000,
                 size: 0x1000,
                 kind: 2
             })
@@ -1971,7 +1972,7 @@ mod tests {
             ),
             (
                 E::E820(E820Error::Full),
-                "e820: e820 table full (128 entries)",
+                "e820: e820 table full (16 entries)",
             ),
             (
                 E::BufferTooSmall { len: 3, needed: 200 },

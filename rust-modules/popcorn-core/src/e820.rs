@@ -34,6 +34,11 @@ use core::ops::Range;
 
 /// How many entries the zero page holds (`E820_MAX_ENTRIES_ZEROPAGE`).
 pub const E820_MAX_ENTRIES_ZEROPAGE: usize = 128;
+
+/// How many entries an [`E820Table`] holds. A secondary's map has three;
+/// the zero page's 128 would make the table 3 KiB, and building one on a
+/// 16 KiB kernel stack overflowed it (the loader runs in a `write(2)`).
+pub const E820_TABLE_CAPACITY: usize = 16;
 /// Offset of `e820_entries` (u8) in `struct boot_params`.
 pub const ZERO_PAGE_E820_ENTRIES: usize = 0x1e8;
 /// Offset of `e820_table` in `struct boot_params`.
@@ -140,7 +145,7 @@ pub enum E820Error {
     Unaligned { addr: u64, size: u64 },
     /// The new entry shares memory with `existing`.
     Overlap { new: E820Entry, existing: E820Entry },
-    /// The table already has [`E820_MAX_ENTRIES_ZEROPAGE`] entries.
+    /// The table already has [`E820_TABLE_CAPACITY`] entries.
     Full,
     /// A low-memory window that reaches above 1 MiB.
     LowWindowAbove1M { start: u64, end: u64 },
@@ -168,7 +173,7 @@ impl fmt::Display for E820Error {
             E820Error::Overlap { new, existing } => write!(f, "{new} overlaps {existing}"),
             E820Error::Full => write!(
                 f,
-                "e820 table full ({E820_MAX_ENTRIES_ZEROPAGE} entries)"
+                "e820 table full ({E820_TABLE_CAPACITY} entries)"
             ),
             E820Error::LowWindowAbove1M { start, end } => write!(
                 f,
@@ -196,7 +201,7 @@ const EMPTY: E820Entry = E820Entry {
 #[derive(Clone)]
 pub struct E820Table {
     /// `entries[..len]` are in use, sorted by `addr`.
-    entries: [E820Entry; E820_MAX_ENTRIES_ZEROPAGE],
+    entries: [E820Entry; E820_TABLE_CAPACITY],
     len: usize,
 }
 
@@ -219,7 +224,7 @@ impl E820Table {
     /// The empty table.
     pub const fn new() -> Self {
         E820Table {
-            entries: [EMPTY; E820_MAX_ENTRIES_ZEROPAGE],
+            entries: [EMPTY; E820_TABLE_CAPACITY],
             len: 0,
         }
     }
@@ -271,7 +276,7 @@ impl E820Table {
         if let Some(existing) = self.entries().find(|e| e.overlaps(&new)) {
             return Err(E820Error::Overlap { new, existing });
         }
-        if self.len >= E820_MAX_ENTRIES_ZEROPAGE {
+        if self.len >= E820_TABLE_CAPACITY {
             return Err(E820Error::Full);
         }
         let pos = self.entries().take_while(|e| e.addr < addr).count();
@@ -559,13 +564,13 @@ mod tests {
     #[test]
     fn refuses_a_129th_entry() {
         let mut t = E820Table::new();
-        for i in 0..E820_MAX_ENTRIES_ZEROPAGE as u64 {
+        for i in 0..E820_TABLE_CAPACITY as u64 {
             // In reverse, so every insertion shifts the whole table.
             t.add((200 - i) * 8192, 4096, E820Kind::Ram).unwrap();
         }
-        assert_eq!(t.len(), E820_MAX_ENTRIES_ZEROPAGE);
+        assert_eq!(t.len(), E820_TABLE_CAPACITY);
         assert_eq!(t.add(0, 4096, E820Kind::Ram), Err(E820Error::Full));
-        assert_eq!(t.len(), E820_MAX_ENTRIES_ZEROPAGE);
+        assert_eq!(t.len(), E820_TABLE_CAPACITY);
         assert!(t.as_slice().windows(2).all(|w| w[0].end() <= w[1].addr));
         // An overlap is still reported as such when the table is full.
         assert!(matches!(
@@ -621,14 +626,17 @@ mod tests {
     #[test]
     fn writes_a_full_and_an_empty_table() {
         let mut full = E820Table::new();
-        for i in 0..128u64 {
+        let n = E820_TABLE_CAPACITY as u64;
+        for i in 0..n {
             full.add(i * 8192, 4096, E820Kind::Ram).unwrap();
         }
-        let mut page = [0u8; 4096];
+        let mut page = [0xffu8; 4096];
         full.write_zero_page(&mut page).unwrap();
-        assert_eq!(page[0x1e8], 128);
-        let last = 0x2d0 + 127 * 20;
-        assert_eq!(&page[last..last + 8], &(127u64 * 8192).to_le_bytes());
+        assert_eq!(usize::from(page[0x1e8]), E820_TABLE_CAPACITY);
+        let last = 0x2d0 + (E820_TABLE_CAPACITY - 1) * 20;
+        assert_eq!(&page[last..last + 8], &((n - 1) * 8192).to_le_bytes());
+        // The zero page's unused slots, up to its 128, are cleared.
+        assert!(page[last + 20..0x2d0 + 128 * 20].iter().all(|&b| b == 0));
         E820Table::new().write_zero_page(&mut page).unwrap();
         assert_eq!(page[0x1e8], 0);
         assert!(page[0x2d0..0x2d0 + 128 * 20].iter().all(|&b| b == 0));
@@ -785,7 +793,7 @@ mod tests {
                 "[mem 0x0000000000000000-0x0000000000001fff] reserved overlaps \
                  [mem 0x0000000000001000-0x0000000000001fff] usable",
             ),
-            (E820Error::Full, "e820 table full (128 entries)"),
+            (E820Error::Full, "e820 table full (16 entries)"),
             (
                 E820Error::LowWindowAbove1M {
                     start: 0xff000,
@@ -845,7 +853,7 @@ mod tests {
                             prop_assert!(accepted.contains(&existing));
                         }
                         if error == E820Error::Full {
-                            prop_assert_eq!(t.len(), E820_MAX_ENTRIES_ZEROPAGE);
+                            prop_assert_eq!(t.len(), E820_TABLE_CAPACITY);
                         }
                     }
                 }
