@@ -33,9 +33,9 @@ impl PhysMapping {
     /// allocator) that no one else reads or writes while the mapping lives,
     /// except another kernel to which it is handed over afterwards.
     pub unsafe fn new(base: u64, len: usize) -> Result<Self> {
+        // `MEMREMAP_WB` is a small enum constant (1), so the cast is exact.
         // SAFETY: `memremap` accepts any range; RAM in the direct map comes
         // back as its direct-map address.
-        // `MEMREMAP_WB` is a small enum constant (1), so the cast is exact.
         let virt = unsafe { bindings::memremap(base, len, bindings::MEMREMAP_WB as usize) };
         let virt = NonNull::new(virt.cast::<u8>()).ok_or(ENOMEM)?;
         // INVARIANT: mapped above; exclusivity is the caller's promise.
