@@ -105,3 +105,36 @@ pub fn lapic_khz() -> u32 {
     let per_jiffy = unsafe { bindings::popcorn_lapic_timer_period() };
     per_jiffy.saturating_mul(bindings::CONFIG_HZ) / 1000
 }
+
+/// The start-up trampoline the C side assembled
+/// (`arch/x86/kernel/popcorn_trampoline.S`), to copy to the trampoline page.
+pub fn trampoline_blob() -> &'static [u8] {
+    let mut len = 0usize;
+    // SAFETY: `popcorn_trampoline_blob` writes the length and returns a
+    // pointer into the kernel's read-only data, valid forever.
+    let start = unsafe { bindings::popcorn_trampoline_blob(&mut len) };
+    if start.is_null() {
+        return &[];
+    }
+    // SAFETY: `len` bytes from `start` are the blob, immutable and static.
+    unsafe { core::slice::from_raw_parts(start, len) }
+}
+
+/// Sends INIT, then STARTUP with the vector of `start_page`, to `cpu`. The
+/// C side refuses (`EINVAL`) the boot CPU, any CPU online here, and an
+/// address SIPI cannot start at; `EIO` if the APIC reports an error.
+pub fn start_cpu(cpu: u32, start_page: u64) -> kernel::error::Result {
+    let eip = usize::try_from(start_page).map_err(|_| kernel::error::code::EINVAL)?;
+    // SAFETY: the C side checks every argument; it never touches a CPU
+    // this kernel runs on.
+    let ret = unsafe { bindings::popcorn_cpu_start(cpu, eip) };
+    kernel::error::to_result(ret)
+}
+
+/// Sends INIT to `cpu`, which must be offline here: whatever it runs stops,
+/// and it waits for STARTUP. Refused like [`start_cpu`].
+pub fn init_cpu(cpu: u32) -> kernel::error::Result {
+    // SAFETY: as in `start_cpu`.
+    let ret = unsafe { bindings::popcorn_cpu_init(cpu) };
+    kernel::error::to_result(ret)
+}

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Staging secondary kernels: `/sys/kernel/popcorn/boot`, `release` and
-//! `kernels/<id>/`.
+//! Starting, watching and stopping secondary kernels:
+//! `/sys/kernel/popcorn/boot`, `shutdown`, `release` and `kernels/<id>/`.
 //!
 //! A write to `boot` (`cpus=2-3 [mem=512M] [kernel=PATH] [initrd=PATH]
 //! [cmdline="..."]`) is checked completely before anything changes: the
@@ -10,26 +10,47 @@
 //! bzImage) and the initramfs (both readable), a free low-memory window,
 //! and the partition against the pool. Only then is the partition cut from
 //! the pool and are the CPUs taken offline; the image and initramfs are
-//! copied into the partition, and the zero page, setup_data, command line
-//! and identity page tables are written into the kernel's boot slot of the
-//! shared window. A failure at any step undoes the earlier ones and returns
-//! one errno with one log line.
+//! copied into the partition, and the zero page, setup_data, command line,
+//! control page and identity page tables are written into the kernel's
+//! boot slot of the shared window.
 //!
-//! Writing a kernel id to `release` gives its CPUs back and returns its
-//! partition to the pool. The staged layout can be read back from
-//! `/sys/kernel/debug/popcorn/<id>/layout`.
+//! Then the kernel is started: the trampoline goes into the reserved page
+//! below 1 MiB, the first CPU gets INIT/SIPI, and the write waits until
+//! the trampoline has reached long mode and the new kernel has reported
+//! from `setup_arch()` in its control page (`early`). That proves the
+//! image decompressed and runs; the write returns and the kernel's state is
+//! `booting`. A failure at any step undoes the earlier ones (the CPUs get
+//! INIT and come back online here, the partition returns to the pool) and
+//! returns one errno with one log line saying how far the start got.
 //!
-//! Errors a writer sees: `EINVAL` (malformed request, bad size, too many
-//! CPUs), `ENODEV` (no such CPU), `EPERM` (the boot CPU), `EBUSY` (a CPU
-//! offline here or owned by another kernel), `ENOSPC` (every low window in
-//! use), `ENOMEM` (no pool, or the partition does not fit in it),
-//! `ENOENT`/`EACCES` (image or initramfs unreadable), `ENOEXEC` (not a
+//! From then on a kernel thread (`popcorn-watch`) reads every running
+//! secondary's control page five times a second and moves its state:
+//! `booting` -> `running` when it finishes its initcalls; `stopped` when it
+//! halts or powers off; `crashed` when it panics, does not finish booting
+//! in time, or one of its CPUs stops its heartbeat (a hang, possibly with
+//! interrupts off). In both end states its CPUs get INIT and are onlined
+//! here again and its partition, low window and boot slot are free for the
+//! next kernel. The ended kernel's `kernels/<id>/` stays, for its state,
+//! until its id is written to `release` (the 16 most recent are kept).
+//!
+//! Writing an id to `shutdown` asks that kernel to power off (it runs
+//! `orderly_poweroff()`), waits for it to stop, and forces it (INIT) after
+//! a timeout. The start, boot, heartbeat and shutdown timeouts are the
+//! constants below, sized for QEMU without KVM.
+//!
+//! Errors a writer sees from `boot`: `EINVAL` (malformed request, bad
+//! size, too many CPUs), `ENODEV` (no such CPU), `EPERM` (the boot CPU),
+//! `EBUSY` (a CPU offline here or owned by another kernel), `ENOSPC` (every
+//! low window in use), `ENOMEM` (no pool, or the partition does not fit in
+//! it), `ENOENT`/`EACCES` (image or initramfs unreadable), `ENOEXEC` (not a
 //! bootable bzImage), `EFBIG` (image and initramfs do not fit the
-//! partition). For `release`: `EINVAL` (not a number), `ENOENT` (no such
-//! staged kernel).
+//! partition), `ETIMEDOUT` (the kernel did not start), `EIO` (the CPU could
+//! not be sent the start IPIs). From `shutdown`: `EINVAL` (not a number),
+//! `ENOENT` (no such running kernel). From `release`: `EINVAL`, `ENOENT`
+//! (no such kernel), `EBUSY` (it still runs: shut it down first).
 
 use core::fmt::Write;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use kernel::{
     alloc::{flags::GFP_KERNEL, KVec},
     c_str,
@@ -41,6 +62,7 @@ use kernel::{
 };
 
 use crate::bootparams::{self, PopcornSetupData, ZeroPageParams};
+use crate::control::{self, Snapshot, Timeouts, Verdict, Watch};
 use crate::bootreq::{BootRequest, Quoted, MAX_PATH_LEN};
 use crate::bzimage::BzImage;
 use crate::cmdline::build_cmdline;
@@ -49,6 +71,7 @@ use crate::cpulist::CpuSet;
 use crate::debugfs::{DebugfsDir, DebugfsText};
 use crate::e820::E820Table;
 use crate::files::{FileContents, Purpose};
+use crate::kthread::{monotonic_ms, sleep_ms, ThreadBody, ThreadContext};
 use crate::pagetable::{build_identity_tables, IDENTITY_TABLES_SIZE};
 use crate::physmem::PhysMapping;
 use crate::placement::{place, Placement};
@@ -58,6 +81,7 @@ use crate::shared::{self, BootSlot};
 use crate::size::DisplaySize;
 use crate::system;
 use crate::sysfs::{AttributeOps, Constant, Dir};
+use crate::trampoline::{self, Progress};
 
 /// Image started when the request names none.
 pub(crate) const DEFAULT_KERNEL: &CStr = c_str!("/popcorn/bzImage");
@@ -76,12 +100,13 @@ const CONSOLE_PORTS: [(u16, &str); 3] = [(0x2f8, "ttyS1"), (0x3e8, "ttyS2"), (0x
 /// Arguments every secondary gets before the user's: no ACPI, IOAPIC or
 /// PCI (the primary owns the shared hardware), no broadcast IPIs (they would
 /// reach the other kernels' CPUs), no KASLR or 5-level paging (both would
-/// move the kernel away from where it was staged).
+/// move the kernel away from where it was staged). Not `noapic`: with it
+/// Linux unmasks ExtINT on the boot CPU, and the primary's 8259 would
+/// interrupt the secondary too; without it, no IOAPIC is found anyway.
 const SECONDARY_ARGS: &[&str] = &[
     "nokaslr",
     "no5lvl",
     "acpi=off",
-    "noapic",
     "pci=off",
     "no_ipi_broadcast=1",
     "tsc=reliable",
@@ -89,25 +114,127 @@ const SECONDARY_ARGS: &[&str] = &[
     "panic=-1",
 ];
 
-/// A staged secondary kernel.
-struct Staged {
+/// How long the first CPU may take to reach the kernel's 64-bit entry.
+const TRAMPOLINE_TIMEOUT_MS: u64 = 2_000;
+/// How long from there until the kernel reports from `setup_arch()`
+/// (decompression runs in between: seconds under TCG).
+const START_TIMEOUT_MS: u64 = 60_000;
+/// How long from the start until the kernel reports `running`.
+const BOOT_TIMEOUT_MS: u64 = 180_000;
+/// Longest an online CPU of a running secondary may go without a
+/// heartbeat (it beats every 100 ms).
+const HEARTBEAT_TIMEOUT_MS: u64 = 10_000;
+/// How long a secondary may take to stop when asked before it is forced.
+const SHUTDOWN_TIMEOUT_MS: u64 = 30_000;
+/// How often the watcher reads the control pages.
+const WATCH_PERIOD_MS: u32 = 200;
+/// Ended kernels whose `kernels/<id>/` is kept.
+const MAX_ENDED: usize = 16;
+
+/// A secondary's state, as `kernels/<id>/state` shows it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u32)]
+enum Lifecycle {
+    Booting = 1,
+    Running = 2,
+    Stopping = 3,
+    Stopped = 4,
+    Crashed = 5,
+}
+
+impl Lifecycle {
+    fn name(self) -> &'static str {
+        match self {
+            Lifecycle::Booting => "booting",
+            Lifecycle::Running => "running",
+            Lifecycle::Stopping => "stopping",
+            Lifecycle::Stopped => "stopped",
+            Lifecycle::Crashed => "crashed",
+        }
+    }
+
+    fn from_raw(raw: u32) -> Self {
+        match raw {
+            2 => Lifecycle::Running,
+            3 => Lifecycle::Stopping,
+            4 => Lifecycle::Stopped,
+            5 => Lifecycle::Crashed,
+            _ => Lifecycle::Booting,
+        }
+    }
+
+    fn has_ended(self) -> bool {
+        matches!(self, Lifecycle::Stopped | Lifecycle::Crashed)
+    }
+}
+
+/// A kernel's state, shared with its `state` file (read without locks).
+struct Status(AtomicU32);
+
+impl Status {
+    fn get(&self) -> Lifecycle {
+        Lifecycle::from_raw(self.0.load(Ordering::Acquire))
+    }
+
+    fn set(&self, state: Lifecycle) {
+        self.0.store(state as u32, Ordering::Release);
+    }
+}
+
+/// `kernels/<id>/state`.
+struct StateFile(Arc<Status>);
+
+#[vtable]
+impl AttributeOps for StateFile {
+    fn show(&self, out: &mut crate::sysfs::Page<'_>) -> Result {
+        writeln!(out, "{}", self.0.get().name()).map_err(|_| EFBIG)
+    }
+}
+
+/// What users see of a kernel: its sysfs and debugfs entries. Outlives the
+/// kernel's resources, until `release` or until it is among the oldest.
+struct Entry {
     id: u32,
-    cpus: CpuSet,
-    partition: Partition,
+    status: Arc<Status>,
     // Fields drop in order: the debugfs file before its directory.
     _layout: Option<DebugfsText>,
     _debug_dir: Option<DebugfsDir>,
     _dir: Dir,
 }
 
+/// A secondary that holds CPUs, a partition and a boot slot.
+struct Secondary {
+    entry: Entry,
+    cpus: CpuSet,
+    partition: Partition,
+    nr_cpus: usize,
+    /// Its control page, which it writes while it runs.
+    control: PhysMapping,
+    watch: Watch,
+    /// When `shutdown` asked it to stop.
+    shutdown_since_ms: Option<u64>,
+}
+
+impl Secondary {
+    fn snapshot(&self) -> Snapshot {
+        let mut copy = [0u8; control::CONTROL_USED];
+        if self.control.copy_out(0, &mut copy).is_none() {
+            copy.fill(0xff);
+        }
+        Snapshot::parse(&copy, self.nr_cpus)
+    }
+}
+
 struct LoaderState {
     pool: Option<PartitionPool>,
-    /// The kernel staged in each boot slot (= low-memory window).
-    slots: [Option<Staged>; MAX_LOW_WINDOWS],
+    /// The kernel in each boot slot (= low-memory window).
+    slots: [Option<Secondary>; MAX_LOW_WINDOWS],
+    /// Kernels that ended, kept for their `state`.
+    ended: [Option<Entry>; MAX_ENDED],
     next_id: u32,
 }
 
-/// Everything the `boot` and `release` files act on.
+/// Everything the control files act on.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Loader {
     reservation: Option<Reservation>,
@@ -174,7 +301,7 @@ fn copy_to(mapping: &mut PhysMapping, region: u64, dest: u64, src: &[u8]) -> Res
     Ok(())
 }
 
-/// Everything a staged kernel's memory holds, prepared before writing.
+/// Everything a new kernel's memory holds, prepared before writing.
 struct StageInputs<'a> {
     id: u32,
     request: &'a BootRequest<'a>,
@@ -189,8 +316,9 @@ struct StageInputs<'a> {
     console: (u16, &'static str),
 }
 
-/// Writes image, initramfs and boot structures; returns the layout text.
-fn write_memory(inputs: &StageInputs<'_>) -> Result<KVec<u8>> {
+/// Writes image, initramfs and boot structures; returns the layout text
+/// and the page tables' address (CR3).
+fn write_memory(inputs: &StageInputs<'_>) -> Result<(KVec<u8>, u64)> {
     let StageInputs {
         partition,
         placement,
@@ -236,11 +364,14 @@ fn write_memory(inputs: &StageInputs<'_>) -> Result<KVec<u8>> {
         "earlycon=uart8250,io,{:#x},115200n8",
         inputs.console.0
     ))?;
+    // For /init (the kernel takes its id from setup_data).
+    let id_arg = CString::try_from_fmt(fmt!("popcorn.kernel_id={}", inputs.id))?;
     let mut words: KVec<&str> = KVec::new();
     for word in SECONDARY_ARGS {
         words.push(word, GFP_KERNEL)?;
     }
     words.push(console_arg.to_str().map_err(|_| EINVAL)?, GFP_KERNEL)?;
+    words.push(id_arg.to_str().map_err(|_| EINVAL)?, GFP_KERNEL)?;
     words.push(earlycon_arg.to_str().map_err(|_| EINVAL)?, GFP_KERNEL)?;
     let range = part_of(slot_bytes, slot.cmdline, shared::CMDLINE_MAX)?;
     let cmdline_len = build_cmdline(
@@ -260,6 +391,7 @@ fn write_memory(inputs: &StageInputs<'_>) -> Result<KVec<u8>> {
         tsc_khz: system::tsc_khz(),
         lapic_khz: reservation::lapic_khz(),
         console_port: inputs.console.0,
+        control_phys: slot.control,
         ..PopcornSetupData::default()
     };
     info.notify_apic_id = info.boot_cpu_apic_id;
@@ -273,6 +405,11 @@ fn write_memory(inputs: &StageInputs<'_>) -> Result<KVec<u8>> {
     let range = part_of(slot_bytes, slot.setup_data, shared::SETUP_DATA_MAX)?;
     bootparams::build_setup_data(slot_bytes.get_mut(range).ok_or(EINVAL)?, &info)
         .map_err(|e| refuse!(EINVAL, "setup_data: {}", e))?;
+
+    // The control page, which the kernel reports its state in.
+    let range = part_of(slot_bytes, slot.control, shared::CONTROL_MAX)?;
+    control::init_page(slot_bytes.get_mut(range).ok_or(EINVAL)?, nr_cpus)
+        .map_err(|e| refuse!(EINVAL, "control page: {}", e))?;
 
     // e820 and zero page.
     let e820 = E820Table::for_secondary(
@@ -334,7 +471,7 @@ fn write_memory(inputs: &StageInputs<'_>) -> Result<KVec<u8>> {
         summary,
         info
     );
-    Ok(text)
+    Ok((text, cr3))
 }
 
 /// `fmt::Write` into a `KVec<u8>`; output that cannot be stored is dropped.
@@ -348,8 +485,37 @@ impl Write for TextSink<'_> {
     }
 }
 
+/// `ETIMEDOUT`, which 6.12's `kernel::error::code` lacks.
+fn timed_out() -> kernel::error::Error {
+    kernel::error::Error::from_errno(-(kernel::bindings::ETIMEDOUT as i32))
+}
+
+/// Reads a kernel's id from a write to `shutdown` or `release`.
+fn parse_id(input: &[u8], file: &str) -> Result<u32> {
+    let text = core::str::from_utf8(input).map_err(|_| EINVAL)?.trim_end();
+    text.parse().map_err(|_| {
+        pr_err!("{} refused: '{}' is not a kernel id\n", file, text);
+        EINVAL
+    })
+}
+
+/// A snapshot of the control page in `mapping`.
+fn read_control(mapping: &PhysMapping, nr_cpus: usize) -> Snapshot {
+    let mut copy = [0u8; control::CONTROL_USED];
+    if mapping.copy_out(0, &mut copy).is_none() {
+        // Cannot happen (the mapping is a page); reads as a corrupt state.
+        copy.fill(0xff);
+    }
+    Snapshot::parse(&copy, nr_cpus)
+}
+
+const TIMEOUTS: Timeouts = Timeouts {
+    boot_ms: BOOT_TIMEOUT_MS,
+    heartbeat_ms: HEARTBEAT_TIMEOUT_MS,
+};
+
 impl Loader {
-    /// Creates `kernels/` under `root`, with nothing staged.
+    /// Creates `kernels/` under `root`, with no secondary.
     pub(crate) fn new(root: &Dir) -> Result<Arc<Self>> {
         let reservation = Reservation::get();
         let pool = match &reservation {
@@ -366,7 +532,7 @@ impl Loader {
         };
         let kernels = root.new_child(c_str!("kernels"))?;
         let pool_free = reservation.map_or(0, |r| r.pool.size);
-        // debugfs is a debugging aid: without it, staging still works.
+        // debugfs is a debugging aid: without it, everything still works.
         let debug_root = DebugfsDir::new(c_str!("popcorn"), None).ok();
         let cpus = CpuOwnership::register()?;
         Arc::pin_init(
@@ -376,6 +542,7 @@ impl Loader {
                 state <- new_mutex!(LoaderState {
                     pool,
                     slots: [const { None }; MAX_LOW_WINDOWS],
+                    ended: [const { None }; MAX_ENDED],
                     next_id: 1,
                 }),
                 pool_free: AtomicU64::new(pool_free),
@@ -395,6 +562,13 @@ impl Loader {
     /// reading it from sysfs never waits for a boot in progress.
     pub(crate) fn pool_free_bytes(&self) -> u64 {
         self.pool_free.load(Ordering::Relaxed)
+    }
+
+    fn update_pool_free(&self, state: &LoaderState) {
+        self.pool_free.store(
+            state.pool.as_ref().map_or(0, |p| p.free_bytes()),
+            Ordering::Relaxed,
+        );
     }
 
     fn check_cpus(&self, cpus: &CpuSet) -> Result {
@@ -506,24 +680,27 @@ impl Loader {
             u64::from(bz.init_size()),
             u64::try_from(initrd.as_slice().len()).unwrap_or(u64::MAX),
         );
-        let staged = match placement {
-            Ok(placement) => self.stage(&StageInputs {
-                id,
-                request: &request,
-                image: image.as_slice(),
-                bz: &bz,
-                initrd: initrd.as_slice(),
-                partition,
-                placement,
-                slot,
-                low_window,
-                shared: reservation.shared,
-                console,
-            }),
+        let started = match placement {
+            Ok(placement) => self.stage_and_start(
+                &reservation,
+                &StageInputs {
+                    id,
+                    request: &request,
+                    image: image.as_slice(),
+                    bz: &bz,
+                    initrd: initrd.as_slice(),
+                    partition,
+                    placement,
+                    slot,
+                    low_window,
+                    shared: reservation.shared,
+                    console,
+                },
+            ),
             Err(e) => Err(refuse!(EFBIG, "mem={}: {}", DisplaySize(partition.size), e)),
         };
-        let staged = match staged {
-            Ok(staged) => staged,
+        let secondary = match started {
+            Ok(secondary) => secondary,
             Err(e) => {
                 if let Some(pool) = state.pool.as_mut() {
                     let _ = pool.release(partition);
@@ -533,40 +710,164 @@ impl Loader {
         };
         state.next_id = id.saturating_add(1);
         pr_info!(
-            "kernel {} staged: cpus {}, mem {} at {:#x}, slot {}\n",
+            "kernel {} started: cpus {}, mem {} at {:#x}, slot {}, console {}\n",
             id,
             request.cpus,
             DisplaySize(partition.size),
             partition.base,
-            slot_index
+            slot_index,
+            console.1
         );
-        self.pool_free.store(
-            state.pool.as_ref().map_or(0, |p| p.free_bytes()),
-            Ordering::Relaxed,
-        );
+        self.update_pool_free(state);
         if let Some(entry) = state.slots.get_mut(slot_index) {
-            *entry = Some(staged);
+            *entry = Some(secondary);
         }
         Ok(())
     }
 
-    /// Takes the CPUs and fills the memory; gives the CPUs back on failure.
-    fn stage(&self, inputs: &StageInputs<'_>) -> Result<Staged> {
-        self.cpus.take(&inputs.request.cpus)?;
-        self.record(inputs).inspect_err(|_| {
-            let _ = self.cpus.give_back(&inputs.request.cpus);
+    /// Takes the CPUs, fills the memory and starts the kernel; on failure
+    /// stops the CPUs again and gives them back.
+    fn stage_and_start(&self, reservation: &Reservation, inputs: &StageInputs<'_>) -> Result<Secondary> {
+        let cpus = &inputs.request.cpus;
+        self.cpus.take(cpus)?;
+        self.record_and_start(reservation, inputs).inspect_err(|_| {
+            self.reclaim_cpus(cpus);
         })
     }
 
-    fn record(&self, inputs: &StageInputs<'_>) -> Result<Staged> {
-        let layout = write_memory(inputs)?;
+    /// INIT every CPU in `cpus` (whatever runs there stops), then online
+    /// them here again.
+    fn reclaim_cpus(&self, cpus: &CpuSet) {
+        for cpu in cpus.iter() {
+            if let Err(e) = reservation::init_cpu(cpu) {
+                pr_err!("cannot send INIT to CPU {}: {:?}\n", cpu, e);
+            }
+        }
+        let _ = self.cpus.give_back(cpus);
+    }
+
+    fn record_and_start(&self, reservation: &Reservation, inputs: &StageInputs<'_>) -> Result<Secondary> {
+        let (layout, cr3) = write_memory(inputs)?;
+        let entry = self.new_entry(inputs, layout)?;
+        let control_len = usize::try_from(shared::CONTROL_MAX).map_err(|_| EINVAL)?;
+        // SAFETY: the control page is in this kernel's boot slot, which is
+        // its alone (its low-window index is taken under the loader lock);
+        // once the kernel runs, only the volatile accessors touch it.
+        let control = unsafe { PhysMapping::new(inputs.slot.control, control_len)? };
+        let nr_cpus = inputs.request.cpus.len();
+        self.start(reservation, inputs, cr3, &control, nr_cpus)?;
+        Ok(Secondary {
+            entry,
+            cpus: inputs.request.cpus,
+            partition: inputs.partition,
+            nr_cpus,
+            control,
+            watch: Watch::new(monotonic_ms(), TIMEOUTS),
+            shutdown_since_ms: None,
+        })
+    }
+
+    /// Starts the staged kernel's first CPU and waits until the kernel
+    /// reports from `setup_arch()`.
+    fn start(
+        &self,
+        reservation: &Reservation,
+        inputs: &StageInputs<'_>,
+        cr3: u64,
+        control: &PhysMapping,
+        nr_cpus: usize,
+    ) -> Result {
+        let id = inputs.id;
+        let page = reservation.trampoline;
+        trampoline::sipi_vector(page).map_err(|e| refuse!(EINVAL, "{}", e))?;
+        // SAFETY: the trampoline page was reserved at boot for this; the
+        // loader lock serialises starts, the only users of the page.
+        let mut tramp = unsafe { PhysMapping::new(page, trampoline::PAGE_SIZE)? };
+        let entry = inputs
+            .placement
+            .kernel
+            .checked_add(trampoline::ENTRY_64_OFFSET)
+            .ok_or(EINVAL)?;
+        trampoline::prepare(
+            tramp.as_mut_slice(),
+            reservation::trampoline_blob(),
+            cr3,
+            entry,
+            inputs.slot.zero_page,
+        )
+        .map_err(|e| refuse!(EINVAL, "{}", e))?;
+        let first = inputs.request.cpus.iter().next().ok_or(EINVAL)?;
+        reservation::start_cpu(first, page)
+            .map_err(|e| refuse!(e, "kernel {}: cannot send start IPIs to CPU {}: {:?}", id, first, e))?;
+
+        let started = monotonic_ms();
+        let progress = loop {
+            let status = tramp.read_u32(trampoline::STATUS_OFFSET).unwrap_or(0);
+            let progress = Progress::from_status(status);
+            if progress == Progress::LongMode
+                || monotonic_ms().saturating_sub(started) >= TRAMPOLINE_TIMEOUT_MS
+            {
+                break progress;
+            }
+            sleep_ms(1);
+        };
+        if progress != Progress::LongMode {
+            return Err(refuse!(
+                timed_out(),
+                "kernel {} did not start: CPU {} {}",
+                id,
+                first,
+                progress
+            ));
+        }
+        let entered = monotonic_ms();
+        loop {
+            let snapshot = read_control(control, nr_cpus);
+            match snapshot.state {
+                control::Reported::Nothing => {}
+                control::Reported::Early
+                | control::Reported::Running
+                | control::Reported::Stopping => break,
+                other => {
+                    return Err(refuse!(
+                        EIO,
+                        "kernel {} failed while starting: state {:?} {}",
+                        id,
+                        other,
+                        snapshot.message()
+                    ))
+                }
+            }
+            if monotonic_ms().saturating_sub(entered) >= START_TIMEOUT_MS {
+                return Err(refuse!(
+                    timed_out(),
+                    "kernel {} did not start: it reached its 64-bit entry but never reported from setup_arch() within {} s (bad image? console {})",
+                    id,
+                    START_TIMEOUT_MS / 1000,
+                    inputs.console.1
+                ));
+            }
+            sleep_ms(20);
+        }
+        pr_info!(
+            "kernel {}: in long mode after {} ms, setup_arch() after {} ms more\n",
+            id,
+            entered.saturating_sub(started),
+            monotonic_ms().saturating_sub(entered)
+        );
+        Ok(())
+    }
+
+    fn new_entry(&self, inputs: &StageInputs<'_>, layout: KVec<u8>) -> Result<Entry> {
         let name = CString::try_from_fmt(fmt!("{}", inputs.id))?;
+        let status = Arc::new(Status(AtomicU32::new(Lifecycle::Booting as u32)), GFP_KERNEL)?;
         let mut dir = self.kernels.new_child(&name)?;
         dir.add_file(c_str!("id"), Constant(inputs.id))?;
         dir.add_file(c_str!("role"), Constant("secondary"))?;
-        dir.add_file(c_str!("state"), Constant("staged"))?;
+        dir.add_file(c_str!("state"), StateFile(status.clone()))?;
         dir.add_file(c_str!("cpus"), Constant(inputs.request.cpus))?;
         dir.add_file(c_str!("mem_bytes"), Constant(inputs.partition.size))?;
+        dir.add_file(c_str!("console"), Constant(inputs.console.1))?;
         let debug_dir = self
             .debug_root
             .as_ref()
@@ -574,67 +875,198 @@ impl Loader {
         let layout = debug_dir
             .as_ref()
             .and_then(|d| DebugfsText::new(d, c_str!("layout"), layout).ok());
-        Ok(Staged {
+        Ok(Entry {
             id: inputs.id,
-            cpus: inputs.request.cpus,
-            partition: inputs.partition,
+            status,
             _layout: layout,
             _debug_dir: debug_dir,
             _dir: dir,
         })
     }
 
-    /// Handles a write to `release`.
-    fn release(&self, input: &[u8]) -> Result {
-        let text = core::str::from_utf8(input).map_err(|_| EINVAL)?.trim_end();
-        let id: u32 = text.parse().map_err(|_| {
-            pr_err!("release refused: '{}' is not a kernel id\n", text);
-            EINVAL
-        })?;
-        let mut state = self.state.lock();
-        let staged = state
-            .slots
-            .iter_mut()
-            .find(|slot| slot.as_ref().is_some_and(|k| k.id == id))
-            .and_then(Option::take)
-            .ok_or_else(|| {
-                pr_err!("release refused: no staged kernel {}\n", id);
-                ENOENT
-            })?;
-        self.unstage(&mut state, staged);
-        pr_info!("kernel {} released\n", id);
-        Ok(())
-    }
-
-    /// Gives back what `staged` held; its slot is already empty.
-    fn unstage(&self, state: &mut LoaderState, staged: Staged) {
-        let _ = self.cpus.give_back(&staged.cpus);
+    /// Takes back what the kernel in `slot` holds and records how it ended.
+    fn end_kernel(&self, state: &mut LoaderState, slot: usize, end: Lifecycle) {
+        let Some(secondary) = state.slots.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        let Secondary {
+            entry,
+            cpus,
+            partition,
+            control,
+            ..
+        } = secondary;
+        drop(control);
+        self.reclaim_cpus(&cpus);
         if let Some(pool) = state.pool.as_mut() {
-            if let Err(e) = pool.release(staged.partition) {
+            if let Err(e) = pool.release(partition) {
                 pr_err!(
                     "kernel {}: partition not returned to the pool: {}\n",
-                    staged.id,
+                    entry.id,
                     e
                 );
             }
         }
-        self.pool_free.store(
-            state.pool.as_ref().map_or(0, |p| p.free_bytes()),
-            Ordering::Relaxed,
+        self.update_pool_free(state);
+        entry.status.set(end);
+        pr_info!(
+            "kernel {} {}: CPUs {} back online, {} back in the pool\n",
+            entry.id,
+            end.name(),
+            cpus,
+            DisplaySize(partition.size)
         );
-        // Dropping `staged` removes its sysfs and debugfs entries.
+        // Keep its entry; make room by dropping the oldest.
+        let free = state.ended.iter().position(Option::is_none);
+        let oldest = || {
+            state
+                .ended
+                .iter()
+                .enumerate()
+                .filter_map(|(i, e)| e.as_ref().map(|e| (i, e.id)))
+                .min_by_key(|&(_, id)| id)
+                .map(|(i, _)| i)
+        };
+        if let Some(place) = free.or_else(oldest).and_then(|i| state.ended.get_mut(i)) {
+            *place = Some(entry);
+        }
+    }
+
+    /// One look at every running secondary (the watcher thread's work).
+    fn watch_all(&self) {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        for slot in 0..MAX_LOW_WINDOWS {
+            let Some(secondary) = state.slots.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            let now = monotonic_ms();
+            let snapshot = secondary.snapshot();
+            let id = secondary.entry.id;
+            let mut end = match secondary.watch.assess(now, &snapshot) {
+                Verdict::Booting | Verdict::Stopping => None,
+                Verdict::Running => {
+                    if secondary.entry.status.get() == Lifecycle::Booting {
+                        secondary.entry.status.set(Lifecycle::Running);
+                        pr_info!("kernel {} is running\n", id);
+                    }
+                    None
+                }
+                Verdict::Stopped => Some(Lifecycle::Stopped),
+                Verdict::Crashed(cause) => {
+                    let message = snapshot.message();
+                    pr_err!(
+                        "kernel {} crashed: {}{}{}\n",
+                        id,
+                        cause,
+                        if message.is_empty() { "" } else { ": " },
+                        message
+                    );
+                    Some(Lifecycle::Crashed)
+                }
+            };
+            if end.is_none() {
+                if let Some(since) = secondary.shutdown_since_ms {
+                    if now.saturating_sub(since) >= SHUTDOWN_TIMEOUT_MS {
+                        pr_warn!(
+                            "kernel {} did not stop within {} s of the request: forcing it\n",
+                            id,
+                            SHUTDOWN_TIMEOUT_MS / 1000
+                        );
+                        end = Some(Lifecycle::Stopped);
+                    }
+                }
+            }
+            if let Some(end) = end {
+                self.end_kernel(state, slot, end);
+            }
+        }
+    }
+
+    /// Handles a write to `shutdown`.
+    fn shutdown(&self, input: &[u8]) -> Result {
+        let id = parse_id(input, "shutdown")?;
+        let status = {
+            let mut state = self.state.lock();
+            let secondary = state
+                .slots
+                .iter_mut()
+                .flatten()
+                .find(|k| k.entry.id == id)
+                .ok_or_else(|| {
+                    pr_err!("shutdown refused: no running kernel {}\n", id);
+                    ENOENT
+                })?;
+            if secondary.shutdown_since_ms.is_none() {
+                secondary
+                    .control
+                    .write_u32(control::REQUEST_OFFSET, control::REQUEST_SHUTDOWN)
+                    .ok_or(EINVAL)?;
+                secondary.shutdown_since_ms = Some(monotonic_ms());
+                secondary.entry.status.set(Lifecycle::Stopping);
+                pr_info!("kernel {}: shutdown requested\n", id);
+            }
+            secondary.entry.status.clone()
+        };
+        // The watcher ends it, forcing it after SHUTDOWN_TIMEOUT_MS.
+        let asked = monotonic_ms();
+        while !status.get().has_ended() {
+            if monotonic_ms().saturating_sub(asked) > SHUTDOWN_TIMEOUT_MS + 10_000 {
+                pr_err!("kernel {}: shutdown did not complete\n", id);
+                return Err(timed_out());
+            }
+            sleep_ms(100);
+        }
+        Ok(())
+    }
+
+    /// Handles a write to `release`: forgets an ended kernel.
+    fn release(&self, input: &[u8]) -> Result {
+        let id = parse_id(input, "release")?;
+        let mut state = self.state.lock();
+        if state.slots.iter().flatten().any(|k| k.entry.id == id) {
+            pr_err!(
+                "release refused: kernel {} is running; write its id to shutdown first\n",
+                id
+            );
+            return Err(EBUSY);
+        }
+        let entry = state
+            .ended
+            .iter_mut()
+            .find(|e| e.as_ref().is_some_and(|e| e.id == id))
+            .and_then(Option::take)
+            .ok_or_else(|| {
+                pr_err!("release refused: no kernel {}\n", id);
+                ENOENT
+            })?;
+        drop(entry);
+        pr_info!("kernel {} released\n", id);
+        Ok(())
+    }
+}
+
+/// The watcher thread: moves every secondary's state along.
+impl ThreadBody for Loader {
+    fn run(&self, ctx: &ThreadContext) {
+        while !ctx.should_stop() {
+            self.watch_all();
+            ctx.sleep_ms(WATCH_PERIOD_MS);
+        }
     }
 }
 
 #[pinned_drop]
 impl PinnedDrop for Loader {
     fn drop(self: Pin<&mut Self>) {
-        // Give every staged kernel's CPUs and memory back before the module
-        // goes away; the sysfs files that could start new work are gone.
+        // Stop every secondary and take its CPUs and memory back before the
+        // module goes away; the files that could start new ones are gone,
+        // and so is the watcher.
         let mut state = self.state.lock();
-        for index in 0..MAX_LOW_WINDOWS {
-            if let Some(staged) = state.slots.get_mut(index).and_then(Option::take) {
-                self.unstage(&mut state, staged);
+        for slot in 0..MAX_LOW_WINDOWS {
+            if let Some(id) = state.slots.get(slot).and_then(Option::as_ref).map(|k| k.entry.id) {
+                pr_warn!("module unloading: stopping kernel {} by force\n", id);
+                self.end_kernel(&mut state, slot, Lifecycle::Stopped);
             }
         }
     }
@@ -649,6 +1081,18 @@ impl AttributeOps for BootFile {
 
     fn store(&self, input: &[u8]) -> Result {
         self.0.boot(input)
+    }
+}
+
+/// `/sys/kernel/popcorn/shutdown` (write-only, root only).
+pub(crate) struct ShutdownFile(pub(crate) Arc<Loader>);
+
+#[vtable]
+impl AttributeOps for ShutdownFile {
+    const CONTROL: bool = true;
+
+    fn store(&self, input: &[u8]) -> Result {
+        self.0.shutdown(input)
     }
 }
 

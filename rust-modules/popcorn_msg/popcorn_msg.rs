@@ -10,10 +10,11 @@
 //! /sys/kernel/popcorn/
 //!     version           module version
 //!     kernel_id         id of the kernel reading the file (0 = primary)
-//!     boot              write "cpus=LIST [mem=SIZE] ..." to stage a secondary
-//!     release           write a kernel id to give its CPUs and memory back
+//!     boot              write "cpus=LIST [mem=SIZE] ..." to start a secondary
+//!     shutdown          write a kernel id to stop it (forced after a timeout)
+//!     release           write an ended kernel's id to remove its entry
 //!     kernels/<id>/     one directory per kernel
-//!         id  role  state  cpus  mem_bytes
+//!         id  role  state  cpus  mem_bytes  console (secondaries)
 //!     pool/             RAM set aside for secondaries (popcorn.reserve=)
 //!         base  total_bytes  free_bytes
 //!     shared/           the window all kernels share
@@ -42,11 +43,17 @@ mod bzimage;
 #[path = "../popcorn-core/src/cmdline.rs"]
 mod cmdline;
 #[allow(dead_code, unreachable_pub)]
+#[path = "../popcorn-core/src/control.rs"]
+mod control;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../popcorn-core/src/cpulist.rs"]
 mod cpulist;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../popcorn-core/src/e820.rs"]
 mod e820;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../popcorn-core/src/le.rs"]
+mod le;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../popcorn-core/src/pagetable.rs"]
 mod pagetable;
@@ -65,6 +72,9 @@ mod size;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../popcorn-core/src/text.rs"]
 mod text;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../popcorn-core/src/trampoline.rs"]
+mod trampoline;
 
 // Safe abstractions over kernel C APIs, shared with future modules.
 #[allow(dead_code, unreachable_pub)]
@@ -76,6 +86,9 @@ mod debugfs;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../kernel-ext/files.rs"]
 mod files;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../kernel-ext/kthread.rs"]
+mod kthread;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../kernel-ext/physmem.rs"]
 mod physmem;
@@ -91,7 +104,8 @@ mod system;
 
 mod loader;
 
-use loader::{BootFile, Loader, PoolFreeFile, ReleaseFile};
+use kthread::KThread;
+use loader::{BootFile, Loader, PoolFreeFile, ReleaseFile, ShutdownFile};
 use reservation::{PhysRange, Reservation};
 use sysfs::{Computed, Constant, Dir, Page};
 
@@ -110,7 +124,9 @@ const VERSION: &str = "0.1.0";
 const THIS_KERNEL_ID: u32 = 0;
 
 struct PopcornMsg {
-    // Fields drop in declaration order: directories before their parents.
+    // Fields drop in declaration order: the watcher thread first (it uses
+    // the loader), directories before their parents.
+    _watcher: KThread<Loader>,
     _this_kernel: Dir,
     _reservation: Option<ReservationDirs>,
     /// Owns `kernels/` and the staged kernels; the last reference.
@@ -205,8 +221,11 @@ impl kernel::Module for PopcornMsg {
         this_kernel.add_file(c_str!("cpus"), Computed(show_online_cpus))?;
         this_kernel.add_file(c_str!("mem_bytes"), Computed(show_total_ram))?;
 
-        // The control files last: once they exist, users can stage kernels.
+        let watcher = KThread::spawn(c_str!("popcorn-watch"), loader.clone())?;
+
+        // The control files last: once they exist, users can start kernels.
         root.add_file(c_str!("boot"), BootFile(loader.clone()))?;
+        root.add_file(c_str!("shutdown"), ShutdownFile(loader.clone()))?;
         root.add_file(c_str!("release"), ReleaseFile(loader.clone()))?;
 
         pr_info!(
@@ -218,6 +237,7 @@ impl kernel::Module for PopcornMsg {
         );
         log_reservation(reservation.as_ref());
         Ok(PopcornMsg {
+            _watcher: watcher,
             _this_kernel: this_kernel,
             _reservation: reservation_dirs,
             _loader: loader,
@@ -228,9 +248,9 @@ impl kernel::Module for PopcornMsg {
 
 impl Drop for PopcornMsg {
     fn drop(&mut self) {
-        // Remove `boot` and `release` (and drop their references to the
+        // Remove the control files (and drop their references to the
         // loader) before anything else, so no request runs while the loader
-        // gives staged kernels back. The rest goes in field order.
+        // stops the secondaries. The rest goes in field order.
         self.root.remove_all_files();
         pr_info!("popcorn {} unloaded\n", VERSION);
     }

@@ -68,7 +68,7 @@
 //! |--------|------|-----------|-------|-------------------------------------------------|
 //! | `0x00` | 8    | `next`    | `u64` | physical address of the next node, 0 at the end |
 //! | `0x08` | 4    | `type`    | `u32` | [`SETUP_POPCORN`], `0x504f5043`                 |
-//! | `0x0c` | 4    | `len`     | `u32` | payload bytes: 184 (`0xb8`) in version 1        |
+//! | `0x0c` | 4    | `len`     | `u32` | payload bytes: 192 (`0xc0`) in version 1        |
 //!
 //! The payload follows at node offset 0x10 (so 8-byte fields are 8-byte
 //! aligned when the node is); offsets below are from the payload's start:
@@ -77,7 +77,7 @@
 //! |--------|------|--------------------|------------|-----------------------------------------------------------|
 //! | `0x00` | 4    | `magic`            | `u32`      | [`POPCORN_MAGIC`], `0x4e524f43`: bytes `CORN`             |
 //! | `0x04` | 2    | `version`          | `u16`      | 1                                                         |
-//! | `0x06` | 2    | `size`             | `u16`      | payload bytes, 184 (`0xb8`); equals the node's `len`      |
+//! | `0x06` | 2    | `size`             | `u16`      | payload bytes, 192 (`0xc0`); equals the node's `len`      |
 //! | `0x08` | 4    | `kernel_id`        | `u32`      | this kernel's id, 1 or more (0 is the primary)            |
 //! | `0x0c` | 4    | `nr_cpus`          | `u32`      | CPUs this kernel owns, 1 to 32                            |
 //! | `0x10` | 4    | `boot_cpu_apic_id` | `u32`      | APIC ID of the primary's boot CPU                         |
@@ -89,6 +89,7 @@
 //! | `0xac` | 4    | `lapic_khz`        | `u32`      | local APIC timer input frequency in kHz, 0 if unknown     |
 //! | `0xb0` | 2    | `console_port`     | `u16`      | I/O port of this kernel's UART (e.g. `0x2f8`), 0 for none |
 //! | `0xb2` | 6    | `reserved`         | `u8[6]`    | 0                                                         |
+//! | `0xb8` | 8    | `control_phys`     | `u64`      | physical address of this kernel's control page            |
 //!
 //! Notes for the secondary's side:
 //!
@@ -109,12 +110,13 @@
 //! What a reader must check, in this order ([`parse_setup_data`] does the
 //! same, and [`build_setup_data`] refuses to write what it would refuse):
 //! `type`; `len` at least 8; the node's `len` bytes present; `magic`;
-//! `version` is 1; `size` is 184; `len` equals `size`; `reserved` is zero;
+//! `version` is 1; `size` is 192; `len` equals `size`; `reserved` is zero;
 //! `kernel_id` not 0; `nr_cpus` from 1 to 32; `apic_ids` past `nr_cpus`
 //! zero; no APIC ID is `0xffffffff` (Linux's "no APIC"); no APIC ID twice
 //! in `apic_ids`; neither `boot_cpu_apic_id` nor `notify_apic_id` among
 //! them; `shared_size` not 0, `shared_base + shared_size` without overflow,
-//! both 4 KiB aligned; `tsc_khz` not 0.
+//! both 4 KiB aligned; `tsc_khz` not 0; `control_phys` 4 KiB aligned and
+//! its page inside the shared window.
 //!
 //! Requires: `crate::bzimage` (for [`BzImage`]), `crate::e820` (for
 //! [`E820Table`]).
@@ -145,7 +147,7 @@ pub const POPCORN_MAX_CPUS: usize = 32;
 /// Size of `struct setup_data` before the payload.
 pub const SETUP_DATA_HEADER_SIZE: usize = 16;
 /// Size of the version 1 payload.
-pub const POPCORN_PAYLOAD_SIZE: usize = 0xb8;
+pub const POPCORN_PAYLOAD_SIZE: usize = 0xc0;
 /// Bytes [`build_setup_data`] writes: header and payload.
 pub const POPCORN_SETUP_DATA_SIZE: usize = SETUP_DATA_HEADER_SIZE + POPCORN_PAYLOAD_SIZE;
 /// An APIC ID no CPU has (Linux's `BAD_APICID`).
@@ -194,6 +196,7 @@ const P_TSC_KHZ: usize = 0xa8;
 const P_LAPIC_KHZ: usize = 0xac;
 const P_CONSOLE_PORT: usize = 0xb0;
 const P_RESERVED: usize = 0xb2;
+const P_CONTROL_PHYS: usize = 0xb8;
 /// The fields `magic`, `version` and `size`: what must be there to tell a
 /// payload's version.
 const P_PREAMBLE: usize = 8;
@@ -259,6 +262,8 @@ pub enum BootParamsError {
     BadSharedWindow { base: u64, size: u64 },
     /// `tsc_khz` is 0.
     NoTscKhz,
+    /// `control_phys` is not a 4 KiB aligned page inside the shared window.
+    BadControlPage { phys: u64 },
 }
 
 impl From<E820Error> for BootParamsError {
@@ -341,6 +346,12 @@ impl fmt::Display for BootParamsError {
                 "shared window of {size:#x} bytes at {base:#x} is unaligned or wraps"
             ),
             E::NoTscKhz => write!(f, "no TSC frequency"),
+            E::BadControlPage { phys } => {
+                write!(
+                    f,
+                    "control page {phys:#x} is not a page of the shared window"
+                )
+            }
         }
     }
 }
@@ -685,6 +696,8 @@ pub struct PopcornSetupData {
     pub lapic_khz: u32,
     /// I/O port of the secondary's UART, 0 for none.
     pub console_port: u16,
+    /// Physical address of the secondary's control page.
+    pub control_phys: u64,
 }
 
 impl PopcornSetupData {
@@ -775,6 +788,16 @@ impl PopcornSetupData {
         if self.tsc_khz == 0 {
             return Err(E::NoTscKhz);
         }
+        let control_end = self.control_phys.checked_add(PAGE_MASK + 1);
+        let shared_end = self.shared_base.saturating_add(self.shared_size);
+        if self.control_phys & PAGE_MASK != 0
+            || self.control_phys < self.shared_base
+            || control_end.is_none_or(|end| end > shared_end)
+        {
+            return Err(E::BadControlPage {
+                phys: self.control_phys,
+            });
+        }
         Ok(())
     }
 }
@@ -799,7 +822,8 @@ impl fmt::Display for PopcornSetupData {
         writeln!(f, "shared_size: {:#x}", self.shared_size)?;
         writeln!(f, "tsc_khz: {}", self.tsc_khz)?;
         writeln!(f, "lapic_khz: {}", self.lapic_khz)?;
-        writeln!(f, "console_port: {:#x}", self.console_port)
+        writeln!(f, "console_port: {:#x}", self.console_port)?;
+        writeln!(f, "control_phys: {:#x}", self.control_phys)
     }
 }
 
@@ -842,6 +866,7 @@ pub fn build_setup_data(out: &mut [u8], info: &PopcornSetupData) -> Result<usize
     put(node, p(P_TSC_KHZ), info.tsc_khz.to_le_bytes())?;
     put(node, p(P_LAPIC_KHZ), info.lapic_khz.to_le_bytes())?;
     put(node, p(P_CONSOLE_PORT), info.console_port.to_le_bytes())?;
+    put(node, p(P_CONTROL_PHYS), info.control_phys.to_le_bytes())?;
     // `reserved` stays zero from the fill.
     Ok(POPCORN_SETUP_DATA_SIZE)
 }
@@ -889,7 +914,7 @@ pub fn parse_setup_data(bytes: &[u8]) -> Result<PopcornSetupData, BootParamsErro
         return Err(E::BadLength { len: payload_len });
     }
     let reserved = payload
-        .get(P_RESERVED..POPCORN_PAYLOAD_SIZE)
+        .get(P_RESERVED..P_CONTROL_PHYS)
         .ok_or(E::BadLength { len: payload_len })?;
     if let Some(i) = reserved.iter().position(|&b| b != 0) {
         return Err(E::ReservedNotZero {
@@ -915,17 +940,18 @@ pub fn parse_setup_data(bytes: &[u8]) -> Result<PopcornSetupData, BootParamsErro
         tsc_khz: u32_at(P_TSC_KHZ),
         lapic_khz: u32_at(P_LAPIC_KHZ),
         console_port: read_u16(payload, P_CONSOLE_PORT).unwrap_or(0),
+        control_phys: u64_at(P_CONTROL_PHYS),
     };
     info.validate()?;
     Ok(info)
 }
 
-/// [`POPCORN_PAYLOAD_SIZE`] as the `len` field (184 fits).
+/// [`POPCORN_PAYLOAD_SIZE`] as the `len` field (192 fits).
 fn payload_size_u32() -> u32 {
     u32::try_from(POPCORN_PAYLOAD_SIZE).unwrap_or(u32::MAX)
 }
 
-/// [`POPCORN_PAYLOAD_SIZE`] as the `size` field (184 fits).
+/// [`POPCORN_PAYLOAD_SIZE`] as the `size` field (192 fits).
 fn payload_size_u16() -> u16 {
     u16::try_from(POPCORN_PAYLOAD_SIZE).unwrap_or(u16::MAX)
 }
@@ -1500,6 +1526,7 @@ mod tests {
             tsc_khz: 2_400_000,
             lapic_khz: 1_000_000,
             console_port: 0x2f8,
+            control_phys: SHARED + 0x13000,
             ..PopcornSetupData::default()
         };
         info.set_cpus(&[2, 3]).unwrap();
@@ -1516,13 +1543,13 @@ mod tests {
     #[test]
     fn setup_data_bytes() {
         let bytes = encode(&info());
-        assert_eq!(bytes.len(), 200);
+        assert_eq!(bytes.len(), 208);
         let mut expected = Vec::new();
         expected.extend_from_slice(&0u64.to_le_bytes()); // next
         expected.extend_from_slice(b"CPOP"); // type 0x504f5043
-        expected.extend_from_slice(&184u32.to_le_bytes()); // len
+        expected.extend_from_slice(&192u32.to_le_bytes()); // len
         expected.extend_from_slice(b"CORN"); // magic
-        expected.extend_from_slice(&[1, 0, 0xb8, 0]); // version, size
+        expected.extend_from_slice(&[1, 0, 0xc0, 0]); // version, size
         expected.extend_from_slice(&[1, 0, 0, 0]); // kernel_id
         expected.extend_from_slice(&[2, 0, 0, 0]); // nr_cpus
         expected.extend_from_slice(&[0; 8]); // boot and notify APIC IDs
@@ -1534,6 +1561,7 @@ mod tests {
         expected.extend_from_slice(&1_000_000u32.to_le_bytes());
         expected.extend_from_slice(&[0xf8, 0x02]); // console_port
         expected.extend_from_slice(&[0; 6]); // reserved
+        expected.extend_from_slice(&(SHARED + 0x13000).to_le_bytes()); // control_phys
         assert_eq!(bytes, expected);
         assert_eq!(u32_at(&bytes, 8), 0x504f_5043);
         assert_eq!(u32_at(&bytes, 16), 0x4e52_4f43);
@@ -1560,24 +1588,25 @@ mod tests {
         big.tsc_khz = u32::MAX;
         big.lapic_khz = 0;
         big.console_port = 0;
+        big.control_phys = 0xffff_ffff_fffe_e000;
         assert_eq!(parse_setup_data(&encode(&big)), Ok(big));
     }
 
     #[test]
     fn build_refuses_a_short_buffer() {
-        let mut out = vec![0x55u8; 199];
+        let mut out = vec![0x55u8; 207];
         assert_eq!(
             build_setup_data(&mut out, &info()),
             Err(BootParamsError::BufferTooSmall {
-                len: 199,
-                needed: 200
+                len: 207,
+                needed: 208
             })
         );
         assert!(out.iter().all(|&b| b == 0x55));
         // Exactly enough; bytes after the node are untouched.
-        let mut out = vec![0x55u8; 210];
-        assert_eq!(build_setup_data(&mut out, &info()), Ok(200));
-        assert!(out[200..].iter().all(|&b| b == 0x55));
+        let mut out = vec![0x55u8; 218];
+        assert_eq!(build_setup_data(&mut out, &info()), Ok(208));
+        assert!(out[208..].iter().all(|&b| b == 0x55));
     }
 
     /// Invalid contents with the error both sides give.
@@ -1651,6 +1680,24 @@ mod tests {
                 },
             ),
             (with(&|i| i.tsc_khz = 0), E::NoTscKhz),
+            (
+                with(&|i| i.control_phys = SHARED + 0x13008),
+                E::BadControlPage {
+                    phys: SHARED + 0x13008,
+                },
+            ),
+            (
+                with(&|i| i.control_phys = SHARED + 4 * MIB),
+                E::BadControlPage {
+                    phys: SHARED + 4 * MIB,
+                },
+            ),
+            (
+                with(&|i| i.control_phys = SHARED - 0x1000),
+                E::BadControlPage {
+                    phys: SHARED - 0x1000,
+                },
+            ),
         ]
     }
 
@@ -1676,6 +1723,7 @@ mod tests {
             bytes[p(P_SHARED_BASE)..][..8].copy_from_slice(&bad.shared_base.to_le_bytes());
             bytes[p(P_SHARED_SIZE)..][..8].copy_from_slice(&bad.shared_size.to_le_bytes());
             bytes[p(P_TSC_KHZ)..][..4].copy_from_slice(&bad.tsc_khz.to_le_bytes());
+            bytes[p(P_CONTROL_PHYS)..][..8].copy_from_slice(&bad.control_phys.to_le_bytes());
             assert_eq!(parse_setup_data(&bytes), Err(error), "{bad:?}");
         }
     }
@@ -1716,10 +1764,10 @@ mod tests {
             Err(E::Truncated { len: 0, needed: 16 })
         );
         assert_eq!(
-            parse_setup_data(&good[..199]),
+            parse_setup_data(&good[..207]),
             Err(E::Truncated {
-                len: 199,
-                needed: 200
+                len: 207,
+                needed: 208
             })
         );
         assert_eq!(
@@ -1741,7 +1789,7 @@ mod tests {
         assert_eq!(
             patched(12, &u32::MAX.to_le_bytes()),
             Err(E::Truncated {
-                len: 200,
+                len: 208,
                 needed: 16 + u32::MAX as usize
             })
         );
@@ -1754,8 +1802,8 @@ mod tests {
         // A longer len with the right size field.
         let mut long = good.clone();
         long.extend_from_slice(&[0; 8]);
-        put_bytes(&mut long, 12, &192u32.to_le_bytes());
-        assert_eq!(parse_setup_data(&long), Err(E::BadLength { len: 192 }));
+        put_bytes(&mut long, 12, &200u32.to_le_bytes());
+        assert_eq!(parse_setup_data(&long), Err(E::BadLength { len: 200 }));
 
         assert_eq!(
             patched(16, b"CORM"),
@@ -1825,7 +1873,8 @@ mod tests {
              shared_size: 0x400000\n\
              tsc_khz: 2400000\n\
              lapic_khz: 1000000\n\
-             console_port: 0x2f8\n"
+             console_port: 0x2f8\n\
+             control_phys: 0x7b013000\n"
         );
     }
 
@@ -1887,7 +1936,8 @@ mod tests {
             (P_TSC_KHZ, 4, "tsc_khz"),
             (P_LAPIC_KHZ, 4, "lapic_khz"),
             (P_CONSOLE_PORT, 2, "console_port"),
-            (P_RESERVED, POPCORN_PAYLOAD_SIZE - P_RESERVED, "reserved"),
+            (P_RESERVED, P_CONTROL_PHYS - P_RESERVED, "reserved"),
+            (P_CONTROL_PHYS, 8, "control_phys"),
         ];
         let expected: Vec<(usize, usize, String)> = header
             .iter()
@@ -1906,7 +1956,7 @@ mod tests {
             assert_eq!(offset % align, 0, "{name}");
         }
         let header_end = rows[2].0 + rows[2].1;
-        let payload_end = rows[16].0 + rows[16].1;
+        let payload_end = rows[17].0 + rows[17].1;
         assert_eq!(header_end, SETUP_DATA_HEADER_SIZE);
         assert_eq!(payload_end, POPCORN_PAYLOAD_SIZE);
         assert_eq!(payload_end % 8, 0);
@@ -1921,6 +1971,7 @@ mod tests {
         i.tsc_khz = 0x7777_7777;
         i.lapic_khz = 0x8888_8888;
         i.console_port = 0x9999;
+        i.control_phys = 0x5555_5555_5555_6000;
         let bytes = encode(&i);
         let field = |name: &str| {
             let &(offset, size, _) = rows[3..].iter().find(|r| r.2 == name).unwrap();
@@ -1930,7 +1981,7 @@ mod tests {
         };
         assert_eq!(field("magic"), u64::from(POPCORN_MAGIC));
         assert_eq!(field("version"), 1);
-        assert_eq!(field("size"), 184);
+        assert_eq!(field("size"), 192);
         assert_eq!(field("kernel_id"), 0x2222_2222);
         assert_eq!(field("nr_cpus"), 1);
         assert_eq!(field("boot_cpu_apic_id"), 0x3333_3333);
@@ -1942,6 +1993,7 @@ mod tests {
         assert_eq!(field("lapic_khz"), 0x8888_8888);
         assert_eq!(field("console_port"), 0x9999);
         assert_eq!(field("reserved"), 0);
+        assert_eq!(field("control_phys"), 0x5555_5555_5555_6000);
     }
 
     #[test]
@@ -1988,7 +2040,7 @@ mod tests {
             ),
             (
                 E::BadLength { len: 7 },
-                "setup_data len 7 does not match the payload (184)",
+                "setup_data len 7 does not match the payload (192)",
             ),
             (
                 E::BadMagic { found: 0x1234 },
@@ -1997,7 +2049,7 @@ mod tests {
             (E::BadVersion { found: 2 }, "setup_data version 2 is not 1"),
             (
                 E::BadSize { found: 100 },
-                "setup_data payload size 100 is not 184",
+                "setup_data payload size 100 is not 192",
             ),
             (
                 E::ReservedNotZero { offset: 0xb3 },
@@ -2031,6 +2083,10 @@ mod tests {
                 "shared window of 0x1000 bytes at 0x1001 is unaligned or wraps",
             ),
             (E::NoTscKhz, "no TSC frequency"),
+            (
+                E::BadControlPage { phys: 0x1234 },
+                "control page 0x1234 is not a page of the shared window",
+            ),
         ];
         for (error, text) in cases {
             assert_eq!(error.to_string(), text);

@@ -28,6 +28,9 @@
 //! - [`pool`]: cutting partitions out of the reserved pool.
 //! - [`placement`]: where kernel and initramfs go in a partition.
 //! - [`pagetable`]: identity page tables for entering a kernel.
+//! - [`le`]: little-endian fields at offsets.
+//! - [`trampoline`]: the start-up trampoline's header.
+//! - [`control`]: a secondary's control page and how to judge it.
 
 #![no_std]
 
@@ -35,11 +38,14 @@ pub mod bootparams;
 pub mod bootreq;
 pub mod bzimage;
 pub mod cmdline;
+pub mod control;
 pub mod cpulist;
 pub mod e820;
+pub mod le;
 pub mod pagetable;
 pub mod placement;
 pub mod pool;
 pub mod shared;
 pub mod size;
 pub mod text;
+pub mod trampoline;

@@ -27,7 +27,7 @@
 //! | `0x0000` | `0x1000` | zero page (`struct boot_params`), `%rsi` at entry             |
 //! | `0x1000` | `0x1000` | `setup_data` list (Popcorn's entry: see `bootparams.rs`)      |
 //! | `0x2000` | `0x1000` | kernel command line, NUL-terminated                           |
-//! | `0x3000` | `0x1000` | reserved                                                      |
+//! | `0x3000` | `0x1000` | control page: state, heartbeats, requests (`control.rs`)      |
 //! | `0x4000` | `0xc000` | identity page tables (at most; CR3 points here)               |
 //!
 //! The page tables are loaded into CR3 by the start-up trampoline while it
@@ -74,6 +74,10 @@ pub const SETUP_DATA_MAX: u64 = 0x1000;
 pub const CMDLINE_OFFSET: u64 = 0x2000;
 /// Room for the command line, its NUL included.
 pub const CMDLINE_MAX: u64 = 0x1000;
+/// Offset of the control page inside a boot slot.
+pub const CONTROL_OFFSET: u64 = 0x3000;
+/// Size of the control page.
+pub const CONTROL_MAX: u64 = 0x1000;
 /// Offset of the identity page tables inside a boot slot.
 pub const PAGE_TABLES_OFFSET: u64 = 0x4000;
 /// Room for the identity page tables: up to the end of the slot.
@@ -141,6 +145,8 @@ pub struct BootSlot {
     pub setup_data: u64,
     /// The command line ([`CMDLINE_MAX`] bytes).
     pub cmdline: u64,
+    /// The control page ([`CONTROL_MAX`] bytes).
+    pub control: u64,
     /// The identity page tables (at most [`PAGE_TABLES_MAX`] bytes).
     pub page_tables: u64,
 }
@@ -160,6 +166,7 @@ impl fmt::Display for BootSlot {
         writeln!(f, "zero_page: {:#x}", self.zero_page)?;
         writeln!(f, "setup_data: {:#x}", self.setup_data)?;
         writeln!(f, "cmdline: {:#x}", self.cmdline)?;
+        writeln!(f, "control: {:#x}", self.control)?;
         writeln!(f, "page_tables: {:#x}", self.page_tables)
     }
 }
@@ -199,6 +206,7 @@ pub fn boot_slot(shared_base: u64, shared_size: u64, slot: usize) -> Result<Boot
         zero_page: part(ZERO_PAGE_OFFSET)?,
         setup_data: part(SETUP_DATA_OFFSET)?,
         cmdline: part(CMDLINE_OFFSET)?,
+        control: part(CONTROL_OFFSET)?,
         page_tables: part(PAGE_TABLES_OFFSET)?,
     })
 }
@@ -260,6 +268,7 @@ mod tests {
                 zero_page: BASE + 0x1_0000,
                 setup_data: BASE + 0x1_1000,
                 cmdline: BASE + 0x1_2000,
+                control: BASE + 0x1_3000,
                 page_tables: BASE + 0x1_4000,
             }
         );
@@ -285,6 +294,7 @@ mod tests {
                 (s.zero_page, ZERO_PAGE_MAX),
                 (s.setup_data, SETUP_DATA_MAX),
                 (s.cmdline, CMDLINE_MAX),
+                (s.control, CONTROL_MAX),
                 (s.page_tables, PAGE_TABLES_MAX),
             ];
             for (addr, size) in parts {
@@ -399,6 +409,7 @@ mod tests {
              zero_page: 0x7b020000\n\
              setup_data: 0x7b021000\n\
              cmdline: 0x7b022000\n\
+             control: 0x7b023000\n\
              page_tables: 0x7b024000\n"
         );
         let cases = [
