@@ -2,18 +2,19 @@
 #
 #   make demo    build everything, boot QEMU and walk through what works
 #   make test    build everything and run the whole test suite
+#   make bench   build everything and run the benchmarks (ratios to baselines)
 #
 # Both do their own set-up (Debian packages, bindgen, the kernel source) and
 # reuse the kernel build cached in $(POPCORN_CACHE) (default ~/.cache/popcorn).
 
 SHELL := /bin/bash
 
-.PHONY: all setup kernel modules userspace initramfs build test test-host test-qemu demo clean help
+.PHONY: all setup kernel modules userspace initramfs build test test-host test-qemu bench demo clean help
 
 all: build
 
 help:
-	@sed -n '3,8p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
 
 setup:
 	@scripts/setup.sh
@@ -40,6 +41,9 @@ test-host: setup
 
 test-qemu: build
 	@tests/run --qemu
+
+bench: build
+	@tests/bench/run
 
 demo: build
 	@qemu/demo

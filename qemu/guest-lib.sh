@@ -54,9 +54,39 @@ check_no_reservation() {
 	rmmod popcorn_msg
 }
 
-# staged_ids: ids of the secondary kernels listed in sysfs, one per line.
-staged_ids() {
+# secondary_ids: ids of the secondary kernels listed in sysfs, one per line.
+secondary_ids() {
 	ls /sys/kernel/popcorn/kernels | grep -v '^0$' || true
+}
+
+# wait_state ID STATE [SECONDS]: wait until kernel ID's state is STATE
+# (default: up to 120 s); fail if it ends in another state or never gets there.
+wait_state() {
+	file=/sys/kernel/popcorn/kernels/$1/state
+	waited=0
+	limit=${3:-120}
+	while :; do
+		state=$(cat "$file") || fail "cannot read $file"
+		[ "$state" = "$2" ] && break
+		case $state in stopped | crashed) fail "kernel $1 is $state, expected $2" ;; esac
+		[ $waited -lt $((limit * 5)) ] || fail "kernel $1 still $state after $limit s, expected $2"
+		sleep 0.2
+		waited=$((waited + 1))
+	done
+	echo "ok: kernel $1 is $2"
+}
+
+# check_reclaimed TOTAL [ONLINE]: the CPUs ONLINE (default 0-3) are online
+# here and the pool holds TOTAL bytes.
+check_reclaimed() {
+	check_value /sys/devices/system/cpu/online "${2:-0-3}"
+	check_value /sys/kernel/popcorn/pool/free_bytes "$1"
+}
+
+# cpu_job N: prints the sum of 1..N, computed the slow way (a CPU-bound job
+# whose result is known: N*(N+1)/2).
+cpu_job() {
+	awk -v n="$1" 'BEGIN { s = 0; for (i = 1; i <= n; i++) s += i; printf "%d\n", s }'
 }
 
 # boot_request REQUEST: write REQUEST to /sys/kernel/popcorn/boot.

@@ -114,6 +114,37 @@ const SECONDARY_ARGS: &[&str] = &[
     "panic=-1",
 ];
 
+// The trampoline header, the setup_data payload and the control page are
+// written down twice, in C (include/linux/popcorn.h, which the secondary
+// and the trampoline use) and in popcorn-core (which the host tests); the
+// build fails if the two disagree.
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    use kernel::bindings as c;
+    assert!(c::POPCORN_TRAMPOLINE_MAGIC == trampoline::MAGIC);
+    assert!(c::POPCORN_TRAMPOLINE_VERSION == trampoline::VERSION);
+    assert!(c::POPCORN_TRAMPOLINE_MAGIC_OFFSET as usize == trampoline::MAGIC_OFFSET);
+    assert!(c::POPCORN_TRAMPOLINE_STATUS_OFFSET as usize == trampoline::STATUS_OFFSET);
+    assert!(c::POPCORN_TRAMPOLINE_VERSION_OFFSET as usize == trampoline::VERSION_OFFSET);
+    assert!(c::POPCORN_TRAMPOLINE_CR3_OFFSET as usize == trampoline::CR3_OFFSET);
+    assert!(c::POPCORN_TRAMPOLINE_ENTRY_OFFSET as usize == trampoline::ENTRY_OFFSET);
+    assert!(c::POPCORN_TRAMPOLINE_ZERO_PAGE_OFFSET as usize == trampoline::ZERO_PAGE_OFFSET);
+    assert!(c::POPCORN_TRAMPOLINE_LONG_MODE == 3);
+    assert!(c::SETUP_POPCORN == bootparams::SETUP_POPCORN);
+    assert!(c::POPCORN_SETUP_MAGIC == bootparams::POPCORN_MAGIC);
+    assert!(c::POPCORN_SETUP_VERSION == bootparams::POPCORN_VERSION as u32);
+    assert!(c::POPCORN_MAX_CPUS as usize == bootparams::POPCORN_MAX_CPUS);
+    assert!(size_of::<c::popcorn_setup_data>() == bootparams::POPCORN_PAYLOAD_SIZE);
+    assert!(offset_of!(c::popcorn_setup_data, control_phys) == 0xb8);
+    assert!(c::POPCORN_CONTROL_MAGIC == control::CONTROL_MAGIC);
+    assert!(c::POPCORN_CONTROL_VERSION == control::CONTROL_VERSION);
+    assert!(c::POPCORN_MAX_CPUS as usize == control::MAX_CPUS);
+    assert!(offset_of!(c::popcorn_control, request) == control::REQUEST_OFFSET);
+    assert!(size_of::<c::popcorn_control>() == control::CONTROL_USED);
+    assert!(c::POPCORN_REQUEST_SHUTDOWN == control::REQUEST_SHUTDOWN);
+    assert!(c::POPCORN_STATE_RUNNING == 2 && c::POPCORN_STATE_CRASHED == 5);
+};
+
 /// How long the first CPU may take to reach the kernel's 64-bit entry.
 const TRAMPOLINE_TIMEOUT_MS: u64 = 2_000;
 /// How long from there until the kernel reports from `setup_arch()`

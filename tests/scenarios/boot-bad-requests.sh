@@ -46,14 +46,19 @@ check_fails "No space left on device" boot_request cpus=1
 check_fails "No such file or directory" write_to /sys/kernel/popcorn/release 9
 check_fails "Invalid argument" write_to /sys/kernel/popcorn/release x
 check_fails "Invalid argument" write_to /sys/kernel/popcorn/release ""
-for id in $(staged_ids); do echo "$id" >/sys/kernel/popcorn/release; done
+check_fails "Device or resource busy" write_to /sys/kernel/popcorn/release 1
+check_fails "No such file or directory" write_to /sys/kernel/popcorn/shutdown 9
+check_fails "Invalid argument" write_to /sys/kernel/popcorn/shutdown x
+for id in $(secondary_ids); do echo "$id" >/sys/kernel/popcorn/shutdown; done
+for id in $(secondary_ids); do echo "$id" >/sys/kernel/popcorn/release; done
 
 # Nothing changed.
 check_value /sys/devices/system/cpu/online 0-3
 check_value /sys/kernel/popcorn/pool/free_bytes "$total"
-[ -z "$(staged_ids)" ] || fail "kernels left: $(staged_ids)"
-[ "$(stat -c %a /sys/kernel/popcorn/boot)" = 200 ] || fail "boot is not 0200"
-[ "$(stat -c %a /sys/kernel/popcorn/release)" = 200 ] || fail "release is not 0200"
+[ -z "$(secondary_ids)" ] || fail "kernels left: $(secondary_ids)"
+for f in boot shutdown release; do
+	[ "$(stat -c %a /sys/kernel/popcorn/$f)" = 200 ] || fail "$f is not 0200"
+done
 check_fails "Permission denied" cat /sys/kernel/popcorn/boot
 rmmod popcorn_msg
 echo "boot-bad-requests: all checks passed"

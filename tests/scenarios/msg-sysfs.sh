@@ -17,12 +17,12 @@ check_sysfs_tree() {
 	check_value /sys/kernel/popcorn/kernels/0/cpus 0-3
 	check_value /sys/kernel/popcorn/kernels/0/mem_bytes $((mem_total_kib * 1024))
 	# Nothing but what is documented.
-	[ "$(ls /sys/kernel/popcorn | tr '\n' ' ')" = "boot kernel_id kernels release version " ] ||
+	[ "$(ls /sys/kernel/popcorn | tr '\n' ' ')" = "boot kernel_id kernels release shutdown version " ] ||
 		fail "unexpected files in /sys/kernel/popcorn: $(ls /sys/kernel/popcorn)"
 	[ "$(ls /sys/kernel/popcorn/kernels)" = "0" ] || fail "kernels/ lists $(ls /sys/kernel/popcorn/kernels)"
 	[ "$(ls /sys/kernel/popcorn/kernels/0 | tr '\n' ' ')" = "cpus id mem_bytes role state " ] ||
 		fail "unexpected files in kernels/0: $(ls /sys/kernel/popcorn/kernels/0)"
-	for f in boot release; do
+	for f in boot shutdown release; do
 		mode=$(stat -c %a /sys/kernel/popcorn/$f)
 		[ "$mode" = 200 ] || fail "$f has mode $mode, expected 200"
 	done

@@ -1,4 +1,4 @@
-//! `popcornctl boot` and `popcornctl release`: the boot-request file
+//! `popcornctl boot`, `shutdown` and `release`: the control files
 //! (`/sys/kernel/popcorn/boot`, `docs/sysfs.md`) with a friendlier surface.
 
 use std::collections::BTreeSet;
@@ -65,13 +65,21 @@ fn write_control(path: &Path, line: &str) -> io::Result<()> {
     file.write_all(format!("{line}\n").as_bytes())
 }
 
-/// Stages a kernel; returns its id. The kernel log says why a request was
+/// Starts a kernel; returns its id. The kernel log says why a request was
 /// refused; the error here carries the errno.
 pub fn boot(root: &Path, args: &BootArgs) -> io::Result<Option<u32>> {
     let before = kernel_ids(root)?;
     write_control(&root.join("boot"), &request_line(args))?;
     let after = kernel_ids(root)?;
     Ok(after.difference(&before).next().copied())
+}
+
+/// Stops kernel `id` (the write returns once it has stopped); returns the
+/// state it ended in, `stopped` or `crashed`.
+pub fn shutdown(root: &Path, id: u32) -> io::Result<String> {
+    write_control(&root.join("shutdown"), &id.to_string())?;
+    let state = fs::read_to_string(root.join("kernels").join(id.to_string()).join("state"))?;
+    Ok(state.trim_end().to_owned())
 }
 
 /// Releases kernel `id`.

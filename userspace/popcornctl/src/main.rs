@@ -21,9 +21,15 @@ struct Cli {
 enum Command {
     /// Show every kernel with its role, state, CPUs and memory.
     Status,
-    /// Stage a secondary kernel on CPUS (writes /sys/kernel/popcorn/boot).
+    /// Start a secondary kernel on CPUS (writes /sys/kernel/popcorn/boot).
     Boot(BootCommand),
-    /// Give a staged kernel's CPUs and memory back.
+    /// Stop a secondary kernel (forced after a timeout) and take its CPUs
+    /// and memory back.
+    Shutdown {
+        /// The kernel's id, as `status` shows it.
+        id: u32,
+    },
+    /// Forget a stopped or crashed kernel (removes its entry).
     Release {
         /// The kernel's id, as `status` shows it.
         id: u32,
@@ -76,16 +82,23 @@ fn main() -> ExitCode {
             };
             match boot::boot(&cli.sysfs, &args) {
                 Ok(Some(id)) => {
-                    println!("kernel {id} staged");
+                    println!("kernel {id} started");
                     ExitCode::SUCCESS
                 }
                 Ok(None) => {
-                    println!("staged");
+                    println!("started");
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(&format!("boot {}", boot::request_line(&args)), e),
             }
         }
+        Command::Shutdown { id } => match boot::shutdown(&cli.sysfs, id) {
+            Ok(state) => {
+                println!("kernel {id} {state}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&format!("shutdown {id}"), e),
+        },
         Command::Release { id } => match boot::release(&cli.sysfs, id) {
             Ok(()) => {
                 println!("kernel {id} released");

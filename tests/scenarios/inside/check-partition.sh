@@ -1,0 +1,33 @@
+# Runs inside a secondary started with cmdline="expect_ram=START-END
+# expect_cpus=N": the kernel sees its own CPUs and partition and nothing
+# else. /init passes unknown kernel parameters on as environment variables.
+. /usr/share/popcorn/lib.sh
+
+echo "inside: kernel $(sed 's/.*popcorn.kernel_id=\([0-9]*\).*/\1/' /proc/cmdline), expecting RAM $expect_ram"
+check_value /sys/devices/system/cpu/online "0-$((expect_cpus - 1))"
+[ "$(grep -c ^processor /proc/cpuinfo)" = "$expect_cpus" ] || fail "cpuinfo lists $(grep -c ^processor /proc/cpuinfo) CPUs"
+echo "ok: $expect_cpus CPUs"
+
+# System RAM: the low window below 1 MiB and the partition, nothing else.
+grep 'System RAM' /proc/iomem
+ram=$(grep 'System RAM' /proc/iomem | sed 's/ *: System RAM//; s/^ *//')
+[ "$(echo "$ram" | wc -l)" = 2 ] || fail "expected 2 System RAM ranges, got: $ram"
+low=$(echo "$ram" | head -n 1)
+[ $((0x${low%-*})) -ge $((0x10000)) ] && [ $((0x${low#*-})) -lt $((0x100000)) ] || fail "low window $low not in [64K, 1M)"
+part=$(echo "$ram" | tail -n 1)
+[ "$((0x${part%-*}))-$((0x${part#*-}))" = "$((${expect_ram%-*}))-$((${expect_ram#*-}))" ] || fail "partition is $part, expected $expect_ram"
+echo "ok: System RAM is the low window and the partition"
+if grep -qi 'PCI' /proc/iomem; then fail "PCI in /proc/iomem"; fi
+echo "ok: no PCI"
+
+# MemTotal close to the partition: all of it but the kernel's own image
+# and reservations.
+part_kib=$(((${expect_ram#*-} - ${expect_ram%-*} + 1) / 1024))
+total_kib=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)
+echo "MemTotal $total_kib kB of a $part_kib kB partition"
+[ "$total_kib" -le "$part_kib" ] && [ "$total_kib" -ge $((part_kib * 85 / 100)) ] || fail "MemTotal $total_kib kB not within 85% of $part_kib kB"
+echo "ok: MemTotal within 85% of the partition"
+check_value /sys/devices/system/clocksource/clocksource0/current_clocksource tsc
+dmesg | grep -q 'IPI shorthand broadcast: disabled' || fail "IPI shorthand not disabled"
+echo "ok: no broadcast IPIs"
+echo "inside: all checks passed"
