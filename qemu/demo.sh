@@ -1,31 +1,41 @@
 # The walk-through `make demo` runs in the guest: what a user would type.
 # cmdline: popcorn.reserve=1G,kernels=3
 # popcorn: smp=4 mem=2G timeout=300
-# expect ttyS0: popcorn_msg: kernel 1 staged: cpus 2-3
+# expect ttyS0: popcorn_msg: kernel 1 started: cpus 2-3
+# expect ttyS0: popcorn_msg: kernel 1 is running
+# expect ttyS0: popcorn_msg: kernel 1 stopped: CPUs 2-3 back online
+# expect ttyS1: Run /init as init process
 run() {
 	echo
 	echo "popcorn-demo# $*"
 	"$@"
 }
 
-echo "=== Popcorn demo: memory reserved at boot, the message layer's sysfs tree, staging a kernel ==="
+echo "=== Popcorn demo: a second Linux on CPUs 2-3, started, watched and stopped from this one ==="
 run grep Popcorn /proc/iomem
 run insmod popcorn_msg.ko
 run popcornctl status
-run grep -r . /sys/kernel/popcorn/kernels/0 /sys/kernel/popcorn/pool
 echo
 echo "popcorn-demo# echo cpus=2-3 > /sys/kernel/popcorn/boot"
 echo cpus=2-3 >/sys/kernel/popcorn/boot
 run cat /sys/devices/system/cpu/online
 run popcornctl status
-run cat /sys/kernel/debug/popcorn/1/layout
+echo
+echo "(waiting for kernel 1 to finish booting; its console is the second UART, ttyS1)"
+while [ "$(cat /sys/kernel/popcorn/kernels/1/state)" = booting ]; do sleep 0.2; done
+run popcornctl status
 echo
 echo "popcorn-demo# echo cpus=0 > /sys/kernel/popcorn/boot     # refused: the boot CPU"
 echo cpus=0 >/sys/kernel/popcorn/boot || true
+echo "popcorn-demo# echo cpus=3 > /sys/kernel/popcorn/boot     # refused: kernel 1 owns CPU 3"
+echo cpus=3 >/sys/kernel/popcorn/boot || true
 echo
-echo "popcorn-demo# echo 1 > /sys/kernel/popcorn/release"
-echo 1 >/sys/kernel/popcorn/release
+echo "popcorn-demo# echo 1 > /sys/kernel/popcorn/shutdown"
+echo 1 >/sys/kernel/popcorn/shutdown
 run cat /sys/devices/system/cpu/online
 run popcornctl status
 echo
-echo "=== Starting the staged kernel on its CPUs is the next step (not built yet). ==="
+echo "popcorn-demo# dmesg | grep popcorn_msg"
+dmesg | grep popcorn_msg
+echo
+echo "=== Next steps (not built yet): the message layer, popnet, migration. ==="

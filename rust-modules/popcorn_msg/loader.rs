@@ -248,11 +248,7 @@ struct Secondary {
 
 impl Secondary {
     fn snapshot(&self) -> Snapshot {
-        let mut copy = [0u8; control::CONTROL_USED];
-        if self.control.copy_out(0, &mut copy).is_none() {
-            copy.fill(0xff);
-        }
-        Snapshot::parse(&copy, self.nr_cpus)
+        read_control(&self.control, self.nr_cpus)
     }
 }
 
