@@ -36,7 +36,7 @@ check_reclaimed "$total"
 # with an error before the kernel proper runs. The write times out and
 # everything comes back.
 cp /popcorn/bzImage /tmp/corrupt
-dd if=/dev/urandom of=/tmp/corrupt bs=4096 seek=256 count=16 conv=notrunc 2>/dev/null
+dd if=/dev/zero of=/tmp/corrupt bs=4096 seek=256 count=16 conv=notrunc 2>/dev/null
 check_fails "Connection timed out" boot_request "cpus=2-3 kernel=/tmp/corrupt"
 check_reclaimed "$total"
 [ -z "$(secondary_ids | grep -v '^[12]$')" ] || fail "the failed start left an entry"

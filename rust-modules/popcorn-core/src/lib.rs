@@ -29,6 +29,7 @@
 //! - [`placement`]: where kernel and initramfs go in a partition.
 //! - [`pagetable`]: identity page tables for entering a kernel.
 //! - [`le`]: little-endian fields at offsets.
+//! - [`ring`]: a single-producer/single-consumer message ring between kernels.
 //! - [`trampoline`]: the start-up trampoline's header.
 //! - [`control`]: a secondary's control page and how to judge it.
 
@@ -45,6 +46,7 @@ pub mod le;
 pub mod pagetable;
 pub mod placement;
 pub mod pool;
+pub mod ring;
 pub mod shared;
 pub mod size;
 pub mod text;

@@ -1,0 +1,798 @@
+//! One single-producer/single-consumer message ring between two kernels.
+//!
+//! Every ordered pair of kernels (sender, receiver) has one ring in the
+//! shared window. The sender is the only writer of `head` and of the slots;
+//! the receiver is the only writer of `tail` and `waiting`. Each side keeps
+//! its own copy of the index it owns and never reads it back from shared
+//! memory, so a misbehaving peer can corrupt only what the peer owns, and
+//! everything read from the peer is checked before use.
+//!
+//! Layout of a ring with `nr_slots` slots (a power of two, 2 to 65536),
+//! offsets from the ring's start, all fields little-endian:
+//!
+//! | Offset  | Size            | Field     | Written by | Meaning                                            |
+//! |---------|-----------------|-----------|------------|----------------------------------------------------|
+//! | `0x00`  | 4               | `head`    | sender     | slots ever published (wraps at 2^32)               |
+//! | `0x04`  | 60              | reserved  |            | `head` alone on its cache line                     |
+//! | `0x40`  | 4               | `tail`    | receiver   | slots ever consumed (wraps at 2^32)                |
+//! | `0x44`  | 4               | `waiting` | receiver   | 1: about to sleep, send a notification             |
+//! | `0x48`  | 56              | reserved  |            | the receiver's cache line                          |
+//! | `0x80`  | 64 × `nr_slots` | slots     | sender     | frames, slot `i` at `0x80 + 64 * (i % nr_slots)`   |
+//!
+//! A message is a *frame* of whole slots: an 8-byte header, then the
+//! payload, padded to the next slot. A frame may wrap from the last slot to
+//! the first.
+//!
+//! | Offset | Size | Field  | Meaning                                               |
+//! |--------|------|--------|-------------------------------------------------------|
+//! | 0      | 2    | `len`  | payload bytes, at most [`Layout::max_payload`]         |
+//! | 2      | 2    | `kind` | message type, for the receiver's dispatch             |
+//! | 4      | 4    | `seq`  | the sender's frame number on this ring, from 0        |
+//!
+//! The protocol, with the memory orders the [`RingMemory`] implementation
+//! must give:
+//!
+//! - **Send:** read `tail` (acquire); if the frame's slots are free, write
+//!   them, then publish `head += slots` (release). Then a full fence, then
+//!   read `waiting`: if it is set, the receiver may be asleep and the caller
+//!   must notify it (an IPI).
+//! - **Receive:** read `head` (acquire); check the frame header and copy the
+//!   payload out; then `tail += slots` (release), which hands the slots back.
+//! - **Sleep:** set `waiting`, full fence, read `head` again; sleep only if
+//!   it still equals `tail`. With the sender's fence this is Dekker's
+//!   pattern: either the receiver sees the new frame or the sender sees
+//!   `waiting`, so no wake-up is lost. (A `loom` model in the tests checks
+//!   exactly this, and that no slot is read while it is written.)
+//!
+//! What the receiver checks, each time, and reports as [`RingError`]
+//! instead of acting on it: `head - tail` at most `nr_slots`; `len` at most
+//! the maximum; the frame's slots all published; `seq` the next expected.
+//! What the sender checks: `head - tail` at most `nr_slots` (a corrupt
+//! `tail` would otherwise let it overwrite unread frames). After an error
+//! the receiver can [`Receiver::resync`]: drop whatever is in the ring and
+//! take the next frame's `seq` as the new start.
+//!
+//! Requires: `crate::le`.
+
+use core::fmt;
+
+use crate::le::{put, read_u32};
+
+/// Bytes in a slot (one cache line).
+pub const SLOT_SIZE: usize = 64;
+/// Bytes of the ring's header before the slots.
+pub const RING_HEADER_SIZE: usize = 0x80;
+/// Bytes of a frame header.
+pub const FRAME_HEADER_SIZE: usize = 8;
+/// Fewest and most slots a ring may have.
+pub const MIN_SLOTS: u32 = 2;
+pub const MAX_SLOTS: u32 = 1 << 16;
+
+/// Offset of `head` from the ring's start.
+pub const HEAD_OFFSET: usize = 0x00;
+/// Offset of `tail`.
+pub const TAIL_OFFSET: usize = 0x40;
+/// Offset of `waiting`.
+pub const WAITING_OFFSET: usize = 0x44;
+
+/// A ring's geometry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    nr_slots: u32,
+}
+
+impl Layout {
+    /// A ring of `nr_slots` slots: a power of two from [`MIN_SLOTS`] to
+    /// [`MAX_SLOTS`].
+    pub fn new(nr_slots: u32) -> Option<Self> {
+        (nr_slots.is_power_of_two() && (MIN_SLOTS..=MAX_SLOTS).contains(&nr_slots))
+            .then_some(Layout { nr_slots })
+    }
+
+    /// Number of slots.
+    pub fn nr_slots(&self) -> u32 {
+        self.nr_slots
+    }
+
+    /// Bytes the ring takes in the shared window, header included.
+    pub fn size(&self) -> usize {
+        RING_HEADER_SIZE + self.slot_area()
+    }
+
+    /// Bytes of the slot area.
+    pub fn slot_area(&self) -> usize {
+        // nr_slots <= 2^16, so this is at most 4 MiB.
+        SLOT_SIZE * self.nr_slots as usize
+    }
+
+    /// Largest payload one frame can carry: the whole ring less the frame
+    /// header, and what `len` can say.
+    pub fn max_payload(&self) -> usize {
+        (self.slot_area() - FRAME_HEADER_SIZE).min(u16::MAX as usize)
+    }
+
+    /// Slots a frame with `len` payload bytes takes.
+    pub fn slots_for(&self, len: usize) -> u32 {
+        let bytes = FRAME_HEADER_SIZE + len;
+        // len <= max_payload, so this fits in u32.
+        u32::try_from(bytes.div_ceil(SLOT_SIZE)).unwrap_or(u32::MAX)
+    }
+
+    /// Byte offset in the slot area of the slot counter `index`.
+    fn slot_offset(&self, index: u32) -> usize {
+        (index & (self.nr_slots - 1)) as usize * SLOT_SIZE
+    }
+}
+
+/// Access to one ring's shared memory, as the protocol needs it. The
+/// kernel implements it over the shared window, the tests over plain or
+/// `loom` memory. Offsets for `write_slots`/`read_slots` are into the slot
+/// area and never cross its end (the ring code splits wrapping copies).
+pub trait RingMemory {
+    /// `head`, with acquire order.
+    fn load_head(&self) -> u32;
+    /// Publishes `head`, with release order.
+    fn store_head(&self, head: u32);
+    /// `tail`, with acquire order.
+    fn load_tail(&self) -> u32;
+    /// Hands slots back: `tail`, with release order.
+    fn store_tail(&self, tail: u32);
+    /// `waiting`, after the sender's fence.
+    fn load_waiting(&self) -> bool;
+    /// Sets or clears `waiting`.
+    fn store_waiting(&self, waiting: bool);
+    /// A full (sequentially consistent) fence.
+    fn full_fence(&self);
+    /// Copies `bytes` into the slot area at `offset`.
+    fn write_slots(&self, offset: usize, bytes: &[u8]);
+    /// Copies from the slot area at `offset` into `out`.
+    fn read_slots(&self, offset: usize, out: &mut [u8]);
+}
+
+/// Why a ring operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RingError {
+    /// Not enough free slots: the receiver is behind (back-pressure).
+    Full { needed: u32, free: u32 },
+    /// The payload is longer than a frame can carry.
+    TooLarge { len: usize, max: usize },
+    /// The receive buffer is shorter than the frame's payload.
+    BufferTooSmall { len: usize, needed: usize },
+    /// `head - tail` is more than the ring holds: the peer wrote nonsense.
+    BadIndexes { head: u32, tail: u32 },
+    /// A frame header says `len` bytes, more than the maximum.
+    BadLength { len: usize },
+    /// A frame header claims slots that are not published.
+    Truncated { needed: u32, available: u32 },
+    /// A frame out of order: lost, repeated or reordered.
+    BadSequence { expected: u32, found: u32 },
+}
+
+impl RingError {
+    /// Whether the error means the peer broke the protocol (as opposed to
+    /// a full ring or a caller's mistake).
+    pub fn is_corruption(&self) -> bool {
+        matches!(
+            self,
+            RingError::BadIndexes { .. }
+                | RingError::BadLength { .. }
+                | RingError::Truncated { .. }
+                | RingError::BadSequence { .. }
+        )
+    }
+}
+
+impl fmt::Display for RingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RingError::Full { needed, free } => {
+                write!(f, "ring full: {needed} slots needed, {free} free")
+            }
+            RingError::TooLarge { len, max } => {
+                write!(f, "message of {len} bytes, at most {max} fit a frame")
+            }
+            RingError::BufferTooSmall { len, needed } => {
+                write!(f, "receive buffer of {len} bytes, frame needs {needed}")
+            }
+            RingError::BadIndexes { head, tail } => {
+                write!(f, "corrupt ring indexes: head {head}, tail {tail}")
+            }
+            RingError::BadLength { len } => write!(f, "corrupt frame: length {len}"),
+            RingError::Truncated { needed, available } => write!(
+                f,
+                "corrupt frame: {needed} slots claimed, {available} published"
+            ),
+            RingError::BadSequence { expected, found } => {
+                write!(f, "frame {found} where {expected} was expected")
+            }
+        }
+    }
+}
+
+/// What a successful send tells the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    /// The frame's `seq`.
+    pub seq: u32,
+    /// The receiver said it may sleep: notify it.
+    pub notify: bool,
+}
+
+/// A received frame; its payload is the first `len` bytes of the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame {
+    pub kind: u16,
+    pub len: usize,
+    pub seq: u32,
+}
+
+/// Writes the shared header of a fresh ring: `head`, `tail`, `waiting` 0.
+pub fn init<M: RingMemory>(mem: &M) {
+    mem.store_head(0);
+    mem.store_tail(0);
+    mem.store_waiting(false);
+}
+
+/// The sending side of a ring.
+#[derive(Debug)]
+pub struct Sender<M: RingMemory> {
+    mem: M,
+    layout: Layout,
+    /// Our `head`: the shared one is only ever written from this.
+    head: u32,
+    seq: u32,
+}
+
+impl<M: RingMemory> Sender<M> {
+    /// The sender of a ring that [`init`] set up (or that this side owned
+    /// before: a sender resumes from `head` 0 only on a fresh ring).
+    pub fn new(mem: M, layout: Layout) -> Self {
+        Sender {
+            mem,
+            layout,
+            head: 0,
+            seq: 0,
+        }
+    }
+
+    /// Free slots, as far as the receiver's `tail` says.
+    fn free_slots(&self) -> Result<u32, RingError> {
+        let tail = self.mem.load_tail();
+        let used = self.head.wrapping_sub(tail);
+        if used > self.layout.nr_slots {
+            return Err(RingError::BadIndexes {
+                head: self.head,
+                tail,
+            });
+        }
+        Ok(self.layout.nr_slots - used)
+    }
+
+    /// Sends one frame, or fails without writing anything: [`RingError::Full`]
+    /// when the receiver has not made room (try again later),
+    /// [`RingError::TooLarge`], or [`RingError::BadIndexes`] when the
+    /// receiver's `tail` is nonsense.
+    pub fn send(&mut self, kind: u16, payload: &[u8]) -> Result<Sent, RingError> {
+        let max = self.layout.max_payload();
+        let len = payload.len();
+        if len > max {
+            return Err(RingError::TooLarge { len, max });
+        }
+        let needed = self.layout.slots_for(len);
+        let free = self.free_slots()?;
+        if free < needed {
+            return Err(RingError::Full { needed, free });
+        }
+        let mut header = [0u8; FRAME_HEADER_SIZE];
+        // len <= max_payload <= u16::MAX.
+        put(&mut header, 0, &(len as u16).to_le_bytes());
+        put(&mut header, 2, &kind.to_le_bytes());
+        put(&mut header, 4, &self.seq.to_le_bytes());
+        let start = self.layout.slot_offset(self.head);
+        self.write_wrapping(start, &header);
+        self.write_wrapping(
+            (start + FRAME_HEADER_SIZE) % self.layout.slot_area(),
+            payload,
+        );
+        self.head = self.head.wrapping_add(needed);
+        self.mem.store_head(self.head);
+        self.mem.full_fence();
+        let sent = Sent {
+            seq: self.seq,
+            notify: self.mem.load_waiting(),
+        };
+        self.seq = self.seq.wrapping_add(1);
+        Ok(sent)
+    }
+
+    fn write_wrapping(&self, offset: usize, bytes: &[u8]) {
+        let area = self.layout.slot_area();
+        let first = bytes.len().min(area - offset);
+        let (a, b) = bytes.split_at(first);
+        if !a.is_empty() {
+            self.mem.write_slots(offset, a);
+        }
+        if !b.is_empty() {
+            self.mem.write_slots(0, b);
+        }
+    }
+
+    /// The shared memory this sender writes.
+    pub fn memory(&self) -> &M {
+        &self.mem
+    }
+}
+
+/// The receiving side of a ring.
+#[derive(Debug)]
+pub struct Receiver<M: RingMemory> {
+    mem: M,
+    layout: Layout,
+    /// Our `tail`: the shared one is only ever written from this.
+    tail: u32,
+    /// The next frame's `seq`; `None` after a resync: take what comes.
+    expected: Option<u32>,
+}
+
+impl<M: RingMemory> Receiver<M> {
+    /// The receiver of a ring that [`init`] set up.
+    pub fn new(mem: M, layout: Layout) -> Self {
+        Receiver {
+            mem,
+            layout,
+            tail: 0,
+            expected: Some(0),
+        }
+    }
+
+    /// Published slots not consumed yet, checked.
+    fn available(&self) -> Result<u32, RingError> {
+        let head = self.mem.load_head();
+        let available = head.wrapping_sub(self.tail);
+        if available > self.layout.nr_slots {
+            return Err(RingError::BadIndexes {
+                head,
+                tail: self.tail,
+            });
+        }
+        Ok(available)
+    }
+
+    /// Takes the next frame, copying its payload into `buf`: `Ok(None)` if
+    /// there is none. On an error nothing is consumed; a corruption error
+    /// stays until [`Receiver::resync`].
+    pub fn receive(&mut self, buf: &mut [u8]) -> Result<Option<Frame>, RingError> {
+        let available = self.available()?;
+        if available == 0 {
+            return Ok(None);
+        }
+        let start = self.layout.slot_offset(self.tail);
+        let mut header = [0u8; FRAME_HEADER_SIZE];
+        // A frame header never wraps: it is at the start of a slot.
+        self.mem.read_slots(start, &mut header);
+        let word = read_u32(&header, 0).unwrap_or(0);
+        let len = (word & 0xffff) as usize;
+        let kind = (word >> 16) as u16;
+        let seq = read_u32(&header, 4).unwrap_or(0);
+        if len > self.layout.max_payload() {
+            return Err(RingError::BadLength { len });
+        }
+        let needed = self.layout.slots_for(len);
+        if needed > available {
+            return Err(RingError::Truncated { needed, available });
+        }
+        if let Some(expected) = self.expected {
+            if seq != expected {
+                return Err(RingError::BadSequence {
+                    expected,
+                    found: seq,
+                });
+            }
+        }
+        let buf_len = buf.len();
+        let out = buf.get_mut(..len).ok_or(RingError::BufferTooSmall {
+            len: buf_len,
+            needed: len,
+        })?;
+        self.read_wrapping((start + FRAME_HEADER_SIZE) % self.layout.slot_area(), out);
+        self.tail = self.tail.wrapping_add(needed);
+        self.mem.store_tail(self.tail);
+        self.expected = Some(seq.wrapping_add(1));
+        Ok(Some(Frame { kind, len, seq }))
+    }
+
+    fn read_wrapping(&self, offset: usize, out: &mut [u8]) {
+        let area = self.layout.slot_area();
+        let first = out.len().min(area - offset);
+        let (a, b) = out.split_at_mut(first);
+        if !a.is_empty() {
+            self.mem.read_slots(offset, a);
+        }
+        if !b.is_empty() {
+            self.mem.read_slots(0, b);
+        }
+    }
+
+    /// Whether a frame is waiting (or the indexes are corrupt, which the
+    /// next [`Receiver::receive`] reports).
+    pub fn has_pending(&self) -> bool {
+        self.mem.load_head() != self.tail
+    }
+
+    /// Announces that the receiver is about to sleep. Returns `true` if it
+    /// may (the ring is still empty: the sender will notify it), `false` if
+    /// a frame arrived meanwhile (`waiting` is cleared again).
+    pub fn prepare_to_sleep(&self) -> bool {
+        self.mem.store_waiting(true);
+        self.mem.full_fence();
+        if self.has_pending() {
+            self.mem.store_waiting(false);
+            return false;
+        }
+        true
+    }
+
+    /// Woken up: the sender need not notify until the next sleep.
+    pub fn woken(&self) {
+        self.mem.store_waiting(false);
+    }
+
+    /// After a corruption error: drops everything published so far, and
+    /// takes the next frame's `seq` as the new start. Returns how many
+    /// slots were dropped (at most the ring's size).
+    pub fn resync(&mut self) -> u32 {
+        let head = self.mem.load_head();
+        let dropped = head.wrapping_sub(self.tail).min(self.layout.nr_slots);
+        self.tail = head;
+        self.mem.store_tail(self.tail);
+        self.expected = None;
+        dropped
+    }
+
+    /// The shared memory this receiver reads.
+    pub fn memory(&self) -> &M {
+        &self.mem
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
+    use std::string::ToString;
+    use std::vec;
+    use std::vec::Vec;
+
+    /// A ring in plain memory, shared by a sender and a receiver in one
+    /// thread.
+    #[derive(Debug)]
+    struct Plain {
+        head: Cell<u32>,
+        tail: Cell<u32>,
+        waiting: Cell<bool>,
+        slots: RefCell<Vec<u8>>,
+    }
+
+    impl Plain {
+        fn new(layout: Layout) -> Rc<Self> {
+            Rc::new(Plain {
+                head: Cell::new(0),
+                tail: Cell::new(0),
+                waiting: Cell::new(false),
+                slots: RefCell::new(vec![0xee; layout.slot_area()]),
+            })
+        }
+    }
+
+    impl RingMemory for Rc<Plain> {
+        fn load_head(&self) -> u32 {
+            self.head.get()
+        }
+        fn store_head(&self, head: u32) {
+            self.head.set(head)
+        }
+        fn load_tail(&self) -> u32 {
+            self.tail.get()
+        }
+        fn store_tail(&self, tail: u32) {
+            self.tail.set(tail)
+        }
+        fn load_waiting(&self) -> bool {
+            self.waiting.get()
+        }
+        fn store_waiting(&self, waiting: bool) {
+            self.waiting.set(waiting)
+        }
+        fn full_fence(&self) {}
+        fn write_slots(&self, offset: usize, bytes: &[u8]) {
+            self.slots.borrow_mut()[offset..offset + bytes.len()].copy_from_slice(bytes);
+        }
+        fn read_slots(&self, offset: usize, out: &mut [u8]) {
+            out.copy_from_slice(&self.slots.borrow()[offset..offset + out.len()]);
+        }
+    }
+
+    fn pair(nr_slots: u32) -> (Sender<Rc<Plain>>, Receiver<Rc<Plain>>, Rc<Plain>) {
+        let layout = Layout::new(nr_slots).unwrap();
+        let mem = Plain::new(layout);
+        init(&mem);
+        (
+            Sender::new(mem.clone(), layout),
+            Receiver::new(mem.clone(), layout),
+            mem,
+        )
+    }
+
+    fn payload(n: usize, salt: u8) -> Vec<u8> {
+        (0..n)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt))
+            .collect()
+    }
+
+    #[test]
+    fn layouts() {
+        assert_eq!(Layout::new(0), None);
+        assert_eq!(Layout::new(1), None);
+        assert_eq!(Layout::new(3), None);
+        assert_eq!(Layout::new(1 << 17), None);
+        let l = Layout::new(4).unwrap();
+        assert_eq!(l.size(), 0x80 + 256);
+        assert_eq!(l.max_payload(), 248);
+        assert_eq!(l.slots_for(0), 1);
+        assert_eq!(l.slots_for(56), 1);
+        assert_eq!(l.slots_for(57), 2);
+        assert_eq!(Layout::new(MAX_SLOTS).unwrap().max_payload(), 65535);
+        assert_eq!(Layout::new(1024).unwrap().slots_for(4096), 65);
+    }
+
+    #[test]
+    fn frames_round_trip_and_wrap() {
+        let (mut tx, mut rx, mem) = pair(8);
+        let mut buf = vec![0u8; 1024];
+        assert_eq!(rx.receive(&mut buf), Ok(None));
+        for round in 0..50u32 {
+            let len = (round as usize * 37) % 300;
+            let data = payload(len, round as u8);
+            let sent = tx.send(round as u16, &data).unwrap();
+            assert_eq!(
+                sent,
+                Sent {
+                    seq: round,
+                    notify: false
+                }
+            );
+            let frame = rx.receive(&mut buf).unwrap().unwrap();
+            assert_eq!(
+                frame,
+                Frame {
+                    kind: round as u16,
+                    len,
+                    seq: round
+                }
+            );
+            assert_eq!(&buf[..len], &data[..]);
+        }
+        assert_eq!(mem.head.get(), mem.tail.get());
+        assert_eq!(rx.receive(&mut buf), Ok(None));
+    }
+
+    #[test]
+    fn back_pressure_loses_nothing() {
+        let (mut tx, mut rx, _) = pair(4);
+        let a = payload(100, 1); // 2 slots
+        let b = payload(60, 2); // 2 slots
+        tx.send(1, &a).unwrap();
+        tx.send(2, &b).unwrap();
+        assert_eq!(tx.send(3, &[]), Err(RingError::Full { needed: 1, free: 0 }));
+        let mut buf = [0u8; 256];
+        assert_eq!(rx.receive(&mut buf).unwrap().unwrap().len, 100);
+        assert_eq!(&buf[..100], &a[..]);
+        let c = payload(130, 3); // 3 slots: still full
+        assert_eq!(tx.send(3, &c), Err(RingError::Full { needed: 3, free: 2 }));
+        assert_eq!(rx.receive(&mut buf).unwrap().unwrap().seq, 1);
+        let sent = tx.send(3, &c).unwrap();
+        assert_eq!(sent.seq, 2);
+        let frame = rx.receive(&mut buf).unwrap().unwrap();
+        assert_eq!((frame.kind, frame.seq), (3, 2));
+        assert_eq!(&buf[..130], &c[..]);
+    }
+
+    #[test]
+    fn too_large_and_small_buffers() {
+        let (mut tx, mut rx, _) = pair(4);
+        assert_eq!(
+            tx.send(0, &[0; 249]),
+            Err(RingError::TooLarge { len: 249, max: 248 })
+        );
+        tx.send(0, &[7; 248]).unwrap();
+        let mut small = [0u8; 100];
+        assert_eq!(
+            rx.receive(&mut small),
+            Err(RingError::BufferTooSmall {
+                len: 100,
+                needed: 248
+            })
+        );
+        let mut buf = [0u8; 248];
+        assert_eq!(rx.receive(&mut buf).unwrap().unwrap().len, 248);
+    }
+
+    #[test]
+    fn notification_only_when_waiting() {
+        let (mut tx, mut rx, mem) = pair(4);
+        assert!(rx.prepare_to_sleep());
+        assert!(mem.waiting.get());
+        assert!(tx.send(0, b"wake").unwrap().notify);
+        rx.woken();
+        assert!(!tx.send(0, b"busy").unwrap().notify);
+        // A frame already there: no sleep, and waiting is cleared again.
+        assert!(!rx.prepare_to_sleep());
+        assert!(!mem.waiting.get());
+        let mut buf = [0u8; 64];
+        assert!(rx.receive(&mut buf).unwrap().is_some());
+    }
+
+    #[test]
+    fn corrupt_indexes_are_caught_on_both_sides() {
+        let (mut tx, mut rx, mem) = pair(4);
+        let mut buf = [0u8; 256];
+        mem.head.set(1000);
+        assert_eq!(
+            rx.receive(&mut buf),
+            Err(RingError::BadIndexes {
+                head: 1000,
+                tail: 0
+            })
+        );
+        assert!(rx.receive(&mut buf).unwrap_err().is_corruption());
+        assert_eq!(rx.resync(), 4);
+        mem.head.set(1000);
+        assert_eq!(rx.receive(&mut buf), Ok(None));
+        // The sender keeps its own head; a bad tail stops it.
+        mem.tail.set(77);
+        assert_eq!(
+            tx.send(0, b"x"),
+            Err(RingError::BadIndexes { head: 0, tail: 77 })
+        );
+    }
+
+    #[test]
+    fn corrupt_frames_are_refused_then_resynced() {
+        let (mut tx, mut rx, mem) = pair(8);
+        let mut buf = [0u8; 512];
+        tx.send(5, &payload(10, 0)).unwrap();
+        // Length beyond the ring.
+        mem.slots.borrow_mut()[0..2].copy_from_slice(&600u16.to_le_bytes());
+        assert_eq!(rx.receive(&mut buf), Err(RingError::BadLength { len: 600 }));
+        // Length beyond what is published.
+        mem.slots.borrow_mut()[0..2].copy_from_slice(&100u16.to_le_bytes());
+        assert_eq!(
+            rx.receive(&mut buf),
+            Err(RingError::Truncated {
+                needed: 2,
+                available: 1
+            })
+        );
+        // Wrong sequence number.
+        mem.slots.borrow_mut()[0..2].copy_from_slice(&10u16.to_le_bytes());
+        mem.slots.borrow_mut()[4..8].copy_from_slice(&9u32.to_le_bytes());
+        assert_eq!(
+            rx.receive(&mut buf),
+            Err(RingError::BadSequence {
+                expected: 0,
+                found: 9
+            })
+        );
+        assert_eq!(rx.resync(), 1);
+        // After a resync the next frame's seq is the new start.
+        tx.send(6, b"after").unwrap();
+        let frame = rx.receive(&mut buf).unwrap().unwrap();
+        assert_eq!((frame.kind, frame.seq, &buf[..5]), (6, 1, &b"after"[..]));
+        tx.send(7, b"next").unwrap();
+        assert_eq!(rx.receive(&mut buf).unwrap().unwrap().seq, 2);
+    }
+
+    #[test]
+    fn indexes_wrap_at_2_pow_32() {
+        let (mut tx, mut rx, mem) = pair(4);
+        tx.head = u32::MAX - 1;
+        mem.head.set(u32::MAX - 1);
+        mem.tail.set(u32::MAX - 1);
+        rx.tail = u32::MAX - 1;
+        let mut buf = [0u8; 256];
+        for i in 0..10u8 {
+            tx.send(0, &payload(70, i)).unwrap(); // 2 slots each
+            let frame = rx.receive(&mut buf).unwrap().unwrap();
+            assert_eq!(&buf[..frame.len], &payload(70, i)[..]);
+        }
+        assert_eq!(mem.head.get(), 18);
+    }
+
+    #[test]
+    fn error_texts() {
+        assert_eq!(
+            RingError::Full { needed: 3, free: 1 }.to_string(),
+            "ring full: 3 slots needed, 1 free"
+        );
+        assert_eq!(
+            RingError::BadSequence {
+                expected: 4,
+                found: 9
+            }
+            .to_string(),
+            "frame 9 where 4 was expected"
+        );
+        assert!(!RingError::Full { needed: 1, free: 0 }.is_corruption());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any interleaving of sends and receives of any sizes up to
+            /// the maximum delivers every accepted frame once, in order,
+            /// intact, and refuses the rest with back-pressure.
+            #[test]
+            fn every_size_in_order(
+                nr_slots in prop::sample::select(vec![2u32, 4, 8, 64, 1024]),
+                ops in prop::collection::vec((any::<bool>(), 0usize..=65535, any::<u8>()), 1..200),
+            ) {
+                let (mut tx, mut rx, _) = pair(nr_slots);
+                let max = Layout::new(nr_slots).unwrap().max_payload();
+                let mut in_flight = std::collections::VecDeque::new();
+                let mut buf = vec![0u8; max];
+                for (send, size, salt) in ops {
+                    if send {
+                        let data = payload(size % (max + 1), salt);
+                        match tx.send(u16::from(salt), &data) {
+                            Ok(_) => in_flight.push_back((salt, data)),
+                            Err(RingError::Full { .. }) => prop_assert!(!in_flight.is_empty()),
+                            Err(e) => prop_assert!(false, "unexpected {e}"),
+                        }
+                    } else {
+                        match rx.receive(&mut buf).unwrap() {
+                            Some(frame) => {
+                                let (salt, data) = in_flight.pop_front().unwrap();
+                                prop_assert_eq!(frame.kind, u16::from(salt));
+                                prop_assert_eq!(&buf[..frame.len], &data[..]);
+                            }
+                            None => prop_assert!(in_flight.is_empty()),
+                        }
+                    }
+                }
+                while let Some((_, data)) = in_flight.pop_front() {
+                    let frame = rx.receive(&mut buf).unwrap().unwrap();
+                    prop_assert_eq!(&buf[..frame.len], &data[..]);
+                }
+                prop_assert_eq!(rx.receive(&mut buf).unwrap(), None);
+            }
+
+            /// Whatever a peer writes into the shared memory, receiving
+            /// never panics and never reports more bytes than the buffer.
+            #[test]
+            fn garbage_never_panics(
+                head in any::<u32>(),
+                slots in prop::collection::vec(any::<u8>(), 512),
+                tries in 1usize..20,
+            ) {
+                let (_, mut rx, mem) = pair(8);
+                mem.slots.borrow_mut().copy_from_slice(&slots);
+                mem.head.set(head);
+                let mut buf = vec![0u8; 504];
+                for _ in 0..tries {
+                    match rx.receive(&mut buf) {
+                        Ok(Some(frame)) => prop_assert!(frame.len <= 504),
+                        Ok(None) => break,
+                        Err(e) => {
+                            prop_assert!(e.is_corruption(), "{e}");
+                            prop_assert!(rx.resync() <= 8);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
