@@ -15,6 +15,7 @@
 //!     release           write an ended kernel's id to remove its entry
 //!     kernels/<id>/     one directory per kernel
 //!         id  role  state  cpus  mem_bytes  console (secondaries)
+//!     ipi/              the message interrupt: received, sent, send (diagnostic)
 //!     pool/             RAM set aside for secondaries (popcorn.reserve=)
 //!         base  total_bytes  free_bytes
 //!     shared/           the window all kernels share
@@ -26,7 +27,7 @@
 //! `popcorn.reserve=`. Staging is in `loader.rs`; see `docs/sysfs.md`.
 
 use core::fmt::Write;
-use kernel::{c_str, prelude::*, sync::Arc};
+use kernel::{c_str, fmt, prelude::*, str::CString, sync::Arc};
 
 // Shared files, included by source (see popcorn-core's docs). Their `pub`
 // items are the host crate's API, and this module uses only part of them.
@@ -90,6 +91,9 @@ mod files;
 #[path = "../kernel-ext/kthread.rs"]
 mod kthread;
 #[allow(dead_code, unreachable_pub)]
+#[path = "../kernel-ext/msg_ipi.rs"]
+mod msg_ipi;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../kernel-ext/physmem.rs"]
 mod physmem;
 #[allow(dead_code, unreachable_pub)]
@@ -104,10 +108,12 @@ mod system;
 
 mod loader;
 
+use core::sync::atomic::{AtomicU64, Ordering};
 use kthread::KThread;
+use msg_ipi::MsgIpiHandler;
 use loader::{BootFile, Loader, PoolFreeFile, ReleaseFile, ShutdownFile};
 use reservation::{PhysRange, Reservation};
-use sysfs::{Computed, Constant, Dir, Page};
+use sysfs::{AttributeOps, Computed, Constant, Dir, Page};
 
 module! {
     type: PopcornMsg,
@@ -120,13 +126,51 @@ module! {
 /// The module's version, as shown in `/sys/kernel/popcorn/version`.
 const VERSION: &str = "0.1.0";
 
-/// The id of the kernel this module runs in. The primary is always 0.
-const THIS_KERNEL_ID: u32 = 0;
+/// Message interrupts this kernel's CPUs got, and sent through `ipi/send`.
+static IPIS_RECEIVED: AtomicU64 = AtomicU64::new(0);
+static IPIS_SENT: AtomicU64 = AtomicU64::new(0);
+
+/// The message interrupt's handler (hard interrupt context). The message
+/// layer will drain its rings from here; for now it counts.
+extern "C" fn on_msg_ipi() {
+    IPIS_RECEIVED.fetch_add(1, Ordering::Relaxed);
+}
+
+fn show_ipis_received(out: &mut Page<'_>) -> Result {
+    writeln!(out, "{}", IPIS_RECEIVED.load(Ordering::Relaxed)).map_err(|_| EFBIG)
+}
+
+fn show_ipis_sent(out: &mut Page<'_>) -> Result {
+    writeln!(out, "{}", IPIS_SENT.load(Ordering::Relaxed)).map_err(|_| EFBIG)
+}
+
+/// `ipi/send`: a diagnostic that sends one message interrupt to the
+/// physical APIC ID written (root only), to check the notification path
+/// between kernels before the rings use it.
+struct SendIpiFile;
+
+#[vtable]
+impl AttributeOps for SendIpiFile {
+    const CONTROL: bool = true;
+
+    fn store(&self, input: &[u8]) -> Result {
+        let text = core::str::from_utf8(input).map_err(|_| EINVAL)?.trim_end();
+        let apic_id: u32 = text.parse().map_err(|_| {
+            pr_err!("ipi/send: '{}' is not an APIC ID\n", text);
+            EINVAL
+        })?;
+        msg_ipi::send_msg_ipi(apic_id);
+        IPIS_SENT.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
 
 struct PopcornMsg {
     // Fields drop in declaration order: the watcher thread first (it uses
     // the loader), directories before their parents.
     _watcher: KThread<Loader>,
+    _ipi_dir: Dir,
+    _ipi: MsgIpiHandler,
     _this_kernel: Dir,
     _reservation: Option<ReservationDirs>,
     /// Owns `kernels/` and the staged kernels; the last reference.
@@ -165,7 +209,11 @@ impl ReservationDirs {
     }
 }
 
-fn log_reservation(reservation: Option<&Reservation>) {
+fn log_reservation(reservation: Option<&Reservation>, secondary: bool) {
+    if secondary {
+        // Only the primary starts kernels; nothing to say about memory.
+        return;
+    }
     let Some(r) = reservation else {
         pr_info!(
             "no memory reserved (boot with popcorn.reserve=): secondary kernels cannot start\n"
@@ -204,8 +252,12 @@ impl kernel::Module for PopcornMsg {
         let mut root = Dir::new_in_sys_kernel(c_str!("popcorn")).inspect_err(|e| {
             pr_err!("cannot create /sys/kernel/popcorn: {:?}\n", e);
         })?;
+        // A secondary learns its id from what the primary passed at boot.
+        let secondary = msg_ipi::secondary_info();
+        let this_id = secondary.map_or(0, |s| s.kernel_id);
+        let role = if secondary.is_some() { "secondary" } else { "primary" };
         root.add_file(c_str!("version"), Constant(VERSION))?;
-        root.add_file(c_str!("kernel_id"), Constant(THIS_KERNEL_ID))?;
+        root.add_file(c_str!("kernel_id"), Constant(this_id))?;
 
         let loader = Loader::new(&root)?;
         let reservation = Reservation::get();
@@ -214,12 +266,20 @@ impl kernel::Module for PopcornMsg {
             None => None,
         };
 
-        let mut this_kernel = loader.kernels_dir().new_child(c_str!("0"))?;
-        this_kernel.add_file(c_str!("id"), Constant(THIS_KERNEL_ID))?;
-        this_kernel.add_file(c_str!("role"), Constant("primary"))?;
+        let this_name = CString::try_from_fmt(fmt!("{}", this_id))?;
+        let mut this_kernel = loader.kernels_dir().new_child(&this_name)?;
+        this_kernel.add_file(c_str!("id"), Constant(this_id))?;
+        this_kernel.add_file(c_str!("role"), Constant(role))?;
         this_kernel.add_file(c_str!("state"), Constant("running"))?;
         this_kernel.add_file(c_str!("cpus"), Computed(show_online_cpus))?;
         this_kernel.add_file(c_str!("mem_bytes"), Computed(show_total_ram))?;
+
+        let ipi = MsgIpiHandler::register(on_msg_ipi)
+            .inspect_err(|e| pr_err!("cannot handle the message interrupt: {:?}\n", e))?;
+        let mut ipi_dir = root.new_child(c_str!("ipi"))?;
+        ipi_dir.add_file(c_str!("received"), Computed(show_ipis_received))?;
+        ipi_dir.add_file(c_str!("sent"), Computed(show_ipis_sent))?;
+        ipi_dir.add_file(c_str!("send"), SendIpiFile)?;
 
         let watcher = KThread::spawn(c_str!("popcorn-watch"), loader.clone())?;
 
@@ -231,13 +291,15 @@ impl kernel::Module for PopcornMsg {
         pr_info!(
             "popcorn {} loaded: kernel {}, cpus {}, {} MiB\n",
             VERSION,
-            THIS_KERNEL_ID,
+            this_id,
             system::online_cpus(),
             system::total_ram_bytes() >> 20
         );
-        log_reservation(reservation.as_ref());
+        log_reservation(reservation.as_ref(), secondary.is_some());
         Ok(PopcornMsg {
             _watcher: watcher,
+            _ipi_dir: ipi_dir,
+            _ipi: ipi,
             _this_kernel: this_kernel,
             _reservation: reservation_dirs,
             _loader: loader,

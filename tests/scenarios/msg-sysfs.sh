@@ -17,16 +17,18 @@ check_sysfs_tree() {
 	check_value /sys/kernel/popcorn/kernels/0/cpus 0-3
 	check_value /sys/kernel/popcorn/kernels/0/mem_bytes $((mem_total_kib * 1024))
 	# Nothing but what is documented.
-	[ "$(ls /sys/kernel/popcorn | tr '\n' ' ')" = "boot kernel_id kernels release shutdown version " ] ||
+	[ "$(ls /sys/kernel/popcorn | tr '\n' ' ')" = "boot ipi kernel_id kernels release shutdown version " ] ||
 		fail "unexpected files in /sys/kernel/popcorn: $(ls /sys/kernel/popcorn)"
 	[ "$(ls /sys/kernel/popcorn/kernels)" = "0" ] || fail "kernels/ lists $(ls /sys/kernel/popcorn/kernels)"
 	[ "$(ls /sys/kernel/popcorn/kernels/0 | tr '\n' ' ')" = "cpus id mem_bytes role state " ] ||
 		fail "unexpected files in kernels/0: $(ls /sys/kernel/popcorn/kernels/0)"
-	for f in boot shutdown release; do
+	[ "$(ls /sys/kernel/popcorn/ipi | tr '\n' ' ')" = "received send sent " ] ||
+		fail "unexpected files in ipi/: $(ls /sys/kernel/popcorn/ipi)"
+	for f in boot shutdown release ipi/send; do
 		mode=$(stat -c %a /sys/kernel/popcorn/$f)
 		[ "$mode" = 200 ] || fail "$f has mode $mode, expected 200"
 	done
-	for f in version kernel_id kernels/0/id kernels/0/role kernels/0/state kernels/0/cpus kernels/0/mem_bytes; do
+	for f in version kernel_id kernels/0/id kernels/0/role kernels/0/state kernels/0/cpus kernels/0/mem_bytes ipi/received ipi/sent; do
 		mode=$(stat -c %a /sys/kernel/popcorn/$f)
 		[ "$mode" = 444 ] || fail "$f has mode $mode, expected 444"
 	done

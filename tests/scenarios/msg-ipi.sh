@@ -1,0 +1,37 @@
+# The message interrupt (linux-patches/0008) crosses kernels both ways: the
+# primary interrupts a secondary's CPU by APIC ID, the secondary's
+# popcorn_msg.ko counts it, and the secondary interrupts the primary's boot
+# CPU. Interrupts that reach a secondary before its module handles them are
+# dropped harmlessly. The secondary's module knows it is kernel 1.
+# cmdline: popcorn.reserve=1G,kernels=3
+# popcorn: smp=4 mem=2G timeout=400
+# secondary: ipi inside/ipi.sh
+# expect ttyS1: inside: all checks passed
+# expect ttyS1: POPCORN-SCENARIO-EXIT: 0
+# expect ttyS1: popcorn 0\.1\.0 loaded: kernel 1, cpus 0-1
+. /usr/share/popcorn/lib.sh
+
+insmod popcorn_msg.ko
+check_value /sys/kernel/popcorn/ipi/received 0
+check_fails "Invalid argument" write_to /sys/kernel/popcorn/ipi/send x
+boot_request "cpus=2-3 initrd=/extra/ipi.cpio.gz"
+# Interrupt the secondary's boot CPU (APIC ID 2) until it has counted
+# enough and powered itself off.
+sent=0
+while :; do
+	state=$(cat /sys/kernel/popcorn/kernels/1/state)
+	case $state in stopped) break ;; crashed) fail "kernel 1 crashed" ;; esac
+	[ $sent -lt 2000 ] || fail "kernel 1 still $state after $sent interrupts"
+	echo 2 >/sys/kernel/popcorn/ipi/send
+	sent=$((sent + 1))
+	sleep 0.1
+done
+check_value /sys/kernel/popcorn/ipi/sent $sent
+received=$(cat /sys/kernel/popcorn/ipi/received)
+# Interrupts sent in a burst may merge in the receiving APIC (one pending
+# per vector), so 5 sent means 1 to 5 received.
+[ "$received" -ge 1 ] && [ "$received" -le 5 ] || fail "the primary got $received message interrupts for 5 sent"
+echo "ok: $received message interrupts from kernel 1"
+check_value /sys/devices/system/cpu/online 0-3
+rmmod popcorn_msg
+echo "msg-ipi: all checks passed"
