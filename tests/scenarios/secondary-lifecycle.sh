@@ -8,6 +8,7 @@
 # secondary: check-partition inside/check-partition.sh
 # expect ttyS0: popcorn_msg: kernel 1 started: cpus 2-3, mem 340M at 0x[0-9a-f]+, slot 0, console ttyS1
 # expect ttyS0: popcorn_msg: kernel 1 is running
+# expect ttyS0: IPI shorthand broadcast: disabled
 # expect ttyS0: popcorn_msg: kernel 1 stopped: CPUs 2-3 back online, 340M back in the pool
 # expect ttyS0: popcorn_msg: kernel 2: shutdown requested
 # expect ttyS0: popcorn_msg: kernel 4 stopped: CPUs 2-3 back online

@@ -306,11 +306,17 @@ pub struct Timeouts {
 }
 
 /// The primary's memory of one secondary's heartbeats.
+///
+/// A CPU's silence is counted from its last beat, or from when the primary
+/// first saw it online, whichever is later: a kernel that took longer than
+/// the heartbeat timeout to boot is not hung because its CPUs have not
+/// beaten yet.
 #[derive(Debug, Clone)]
 pub struct Watch {
     started_ms: u64,
     last_beat: [u64; MAX_CPUS],
     last_change_ms: [u64; MAX_CPUS],
+    last_report: [CpuReport; MAX_CPUS],
     timeouts: Timeouts,
 }
 
@@ -321,6 +327,7 @@ impl Watch {
             started_ms: now_ms,
             last_beat: [0; MAX_CPUS],
             last_change_ms: [now_ms; MAX_CPUS],
+            last_report: [CpuReport::Down; MAX_CPUS],
             timeouts,
         }
     }
@@ -351,10 +358,16 @@ impl Watch {
         let memory = self
             .last_beat
             .iter_mut()
-            .zip(self.last_change_ms.iter_mut());
-        for (cpu, ((report, &beat), (last_beat, last_change))) in cpus.zip(memory).enumerate() {
-            if *report != CpuReport::Online || beat != *last_beat {
-                // A beat, or a CPU that owes none: start counting afresh.
+            .zip(self.last_change_ms.iter_mut())
+            .zip(self.last_report.iter_mut());
+        for (cpu, ((report, &beat), ((last_beat, last_change), last_report))) in
+            cpus.zip(memory).enumerate()
+        {
+            let newly_online = *last_report != CpuReport::Online;
+            *last_report = *report;
+            if *report != CpuReport::Online || beat != *last_beat || newly_online {
+                // A beat, a CPU that owes none, or one just seen online:
+                // start counting afresh.
                 *last_beat = beat;
                 *last_change = now_ms;
                 continue;
@@ -541,6 +554,26 @@ mod tests {
         assert_eq!(w.assess(14_000, &back), Verdict::Running);
         let stopping = Snapshot::parse(&page(3, &[(1, 4), (1, 2)]), 2);
         assert_eq!(w.assess(15_000, &stopping), Verdict::Stopping);
+    }
+
+    #[test]
+    fn a_slow_boot_is_not_a_hang() {
+        // Running 14 s after the start, CPUs online but not beaten yet.
+        let mut w = Watch::new(0, TIMEOUTS);
+        assert_eq!(
+            w.assess(1_000, &Snapshot::parse(&page(1, &[]), 2)),
+            Verdict::Booting
+        );
+        let fresh = Snapshot::parse(&page(2, &[(1, 0), (1, 0)]), 2);
+        assert_eq!(w.assess(14_000, &fresh), Verdict::Running);
+        assert_eq!(w.assess(18_999, &fresh), Verdict::Running);
+        assert_eq!(
+            w.assess(19_000, &fresh),
+            Verdict::Crashed(CrashCause::Hung {
+                cpu: 0,
+                silent_ms: 5_000
+            })
+        );
     }
 
     #[test]
