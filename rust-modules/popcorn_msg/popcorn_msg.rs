@@ -173,7 +173,7 @@ struct PopcornMsg {
     _ipi: MsgIpiHandler,
     _this_kernel: Dir,
     _reservation: Option<ReservationDirs>,
-    /// Owns `kernels/` and the staged kernels; the last reference.
+    /// Owns `kernels/` and the secondaries; the last reference.
     _loader: Arc<Loader>,
     root: Dir,
 }
