@@ -3,6 +3,28 @@
 # kernel in build/kernel and collects them in build/modules/.
 source "$(dirname "$0")/lib.sh"
 
+# Largest stack frame a module function may have. The kernel stack is
+# 16 KiB without KASAN; Rust builds large values (arrays in structs) on the
+# stack before moving them, and a 14 KiB frame has overflowed it twice. gcc's
+# -Wframe-larger-than does not see Rust code, so read the frames from the
+# object: the largest `sub $N,%rsp` in a function's prologue.
+MAX_FRAME=4096
+
+check_stack_frames() { # MODULE.ko
+	local worst
+	worst=$(objdump -d --no-show-raw-insn "$1" |
+		awk 'function hex(s,   i, n) { n = 0; for (i = 1; i <= length(s); i++)
+				n = n * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1; return n }
+			/<.*>:$/ { fn = $2 }
+			/sub +\$0x[0-9a-f]+,%rsp/ { match($0, /\$0x[0-9a-f]+/)
+				n = hex(substr($0, RSTART + 3, RLENGTH - 3))
+				if (n > max) { max = n; where = fn } }
+			END { print max + 0, where }')
+	if [ "${worst%% *}" -gt "$MAX_FRAME" ]; then
+		die "$(basename "$1"): a ${worst%% *}-byte stack frame in ${worst#* } (at most $MAX_FRAME: box large values)"
+	fi
+}
+
 tree=$(kernel_tree)
 mapfile -t kmake < <(tree_make_vars "$tree")
 mkdir -p "$BUILD_DIR/modules"
@@ -18,6 +40,7 @@ for kbuild in "$POPCORN_ROOT"/rust-modules/*/Kbuild; do
 		grep -E -A12 '^warning' "$log" >&2
 		die "module $name built with warnings; Popcorn modules build warning-free (build/modules/$name.log)"
 	fi
+	check_stack_frames "$dir/$name.ko"
 	cp "$dir/$name.ko" "$BUILD_DIR/modules/"
 	step "module: build/modules/$name.ko"
 done

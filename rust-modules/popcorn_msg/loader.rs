@@ -254,8 +254,10 @@ impl Secondary {
 
 struct LoaderState {
     pool: Option<PartitionPool>,
-    /// The kernel in each boot slot (= low-memory window).
-    slots: [Option<Secondary>; MAX_LOW_WINDOWS],
+    /// The kernel in each boot slot (= low-memory window). Boxed: a
+    /// `Secondary` is about 1 KiB, and the whole state is built on the
+    /// (16 KiB) stack before it moves into its mutex.
+    slots: [Option<KBox<Secondary>>; MAX_LOW_WINDOWS],
     /// Kernels that ended, kept for their `state`.
     ended: [Option<Entry>; MAX_ENDED],
     next_id: u32,
@@ -754,7 +756,11 @@ impl Loader {
 
     /// Takes the CPUs, fills the memory and starts the kernel; on failure
     /// stops the CPUs again and gives them back.
-    fn stage_and_start(&self, reservation: &Reservation, inputs: &StageInputs<'_>) -> Result<Secondary> {
+    fn stage_and_start(
+        &self,
+        reservation: &Reservation,
+        inputs: &StageInputs<'_>,
+    ) -> Result<KBox<Secondary>> {
         let cpus = &inputs.request.cpus;
         self.cpus.take(cpus)?;
         self.record_and_start(reservation, inputs).inspect_err(|_| {
@@ -773,7 +779,11 @@ impl Loader {
         let _ = self.cpus.give_back(cpus);
     }
 
-    fn record_and_start(&self, reservation: &Reservation, inputs: &StageInputs<'_>) -> Result<Secondary> {
+    fn record_and_start(
+        &self,
+        reservation: &Reservation,
+        inputs: &StageInputs<'_>,
+    ) -> Result<KBox<Secondary>> {
         let (layout, cr3) = write_memory(inputs)?;
         let entry = self.new_entry(inputs, layout)?;
         let control_len = usize::try_from(shared::CONTROL_MAX).map_err(|_| EINVAL)?;
@@ -782,16 +792,24 @@ impl Loader {
         // once the kernel runs, only the volatile accessors touch it.
         let control = unsafe { PhysMapping::new(inputs.slot.control, control_len)? };
         let nr_cpus = inputs.request.cpus.len();
-        self.start(reservation, inputs, cr3, &control, nr_cpus)?;
-        Ok(Secondary {
-            entry,
-            cpus: inputs.request.cpus,
-            partition: inputs.partition,
-            nr_cpus,
-            control,
-            watch: Watch::new(monotonic_ms(), TIMEOUTS),
-            shutdown_since_ms: None,
-        })
+        // Allocated before the start, so that nothing can fail after it.
+        let watch = Watch::new(0, TIMEOUTS);
+        let mut secondary = KBox::new(
+            Secondary {
+                entry,
+                cpus: inputs.request.cpus,
+                partition: inputs.partition,
+                nr_cpus,
+                control,
+                watch,
+                shutdown_since_ms: None,
+            },
+            GFP_KERNEL,
+        )?;
+        self.start(reservation, inputs, cr3, &secondary.control, nr_cpus)?;
+        // The boot timeout counts from the end of the start.
+        secondary.watch = Watch::new(monotonic_ms(), TIMEOUTS);
+        Ok(secondary)
     }
 
     /// Starts the staged kernel's first CPU and waits until the kernel
@@ -922,7 +940,7 @@ impl Loader {
             partition,
             control,
             ..
-        } = secondary;
+        } = KBox::into_inner(secondary);
         drop(control);
         self.reclaim_cpus(&cpus);
         if let Some(pool) = state.pool.as_mut() {
