@@ -30,6 +30,7 @@
 //! - [`pagetable`]: identity page tables for entering a kernel.
 //! - [`le`]: little-endian fields at offsets.
 //! - [`ring`]: a single-producer/single-consumer message ring between kernels.
+//! - [`window`]: the message layer's header page, kernel table and ring placement.
 //! - [`trampoline`]: the start-up trampoline's header.
 //! - [`control`]: a secondary's control page and how to judge it.
 
@@ -51,3 +52,4 @@ pub mod shared;
 pub mod size;
 pub mod text;
 pub mod trampoline;
+pub mod window;
