@@ -114,3 +114,34 @@ leak_check_end() {
 	[ -z "$leaks" ] || fail "kmemleak found leaks: $leaks"
 	echo "ok: kmemleak found no leaks"
 }
+
+# wait_until SECONDS WHAT COMMAND...: runs COMMAND every 0.2 s until it
+# succeeds; fails with "WHAT" after SECONDS.
+wait_until() {
+	limit=$1
+	what=$2
+	shift 2
+	waited=0
+	until "$@"; do
+		[ $waited -lt $((limit * 5)) ] || fail "$what (waited $limit s)"
+		sleep 0.2
+		waited=$((waited + 1))
+	done
+}
+
+# at_least FILE N: the number in FILE is N or more.
+at_least() {
+	[ "$(cat "$1" 2>/dev/null || echo -1)" -ge "$2" ]
+}
+
+# peer_is STATE ID: kernel ID's entry in peers/ has that state.
+peer_is() {
+	[ "$(cat /sys/kernel/popcorn/peers/$2/state 2>/dev/null)" = "$1" ]
+}
+
+# wait_peer ID: until kernel ID is a live peer of this kernel (its message
+# layer talks).
+wait_peer() {
+	wait_until 120 "kernel $1 never became a live peer" peer_is live "$1"
+	echo "ok: kernel $1 is a live peer"
+}

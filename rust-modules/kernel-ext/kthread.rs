@@ -142,3 +142,30 @@ pub fn sleep_ms(ms: u32) {
     // SAFETY: `msleep` sleeps; it has no other precondition.
     unsafe { bindings::msleep(ms) };
 }
+
+/// Nanoseconds on the monotonic clock, for round-trip times.
+pub fn monotonic_ns() -> u64 {
+    // SAFETY: `ktime_get` has no preconditions.
+    let ns = unsafe { bindings::ktime_get() };
+    u64::try_from(ns).unwrap_or(0)
+}
+
+/// Sleeps between `min_us` and `max_us` microseconds (`usleep_range()`);
+/// process context only.
+pub fn sleep_us(min_us: u32, max_us: u32) {
+    // SAFETY: `usleep_range_state` sleeps; it has no other precondition.
+    unsafe {
+        bindings::usleep_range_state(
+            min_us as _,
+            max_us as _,
+            bindings::TASK_UNINTERRUPTIBLE,
+        )
+    };
+}
+
+/// Lets the scheduler run something else if it wants to
+/// (`cond_resched()`); process context only.
+pub fn cond_resched() {
+    // SAFETY: a scheduling point; process context may call it.
+    unsafe { bindings::__cond_resched() };
+}

@@ -3,6 +3,7 @@
 //! Writing to physical memory the primary reserved for secondary kernels.
 
 use core::ptr::NonNull;
+use core::sync::atomic::AtomicU32;
 use kernel::{
     bindings,
     error::{code::*, Result},
@@ -28,6 +29,13 @@ pub struct PhysMapping {
 
 // SAFETY: the mapping is plain memory, usable from any thread.
 unsafe impl Send for PhysMapping {}
+// SAFETY: through `&PhysMapping` the memory is only read and written as
+// memory shared with another kernel: volatile or atomic accesses, and byte
+// copies of data that has no validity invariant (like `copy_to_user()` and
+// `copy_from_user()` on memory user threads may change concurrently).
+// Racing copies can yield garbage bytes, which callers check, never an
+// access outside the mapping.
+unsafe impl Sync for PhysMapping {}
 
 impl PhysMapping {
     /// Maps `[base, base + len)`.
@@ -97,6 +105,47 @@ impl PhysMapping {
             // SAFETY: `offset + i < offset + dest.len() <= len`.
             *byte = unsafe { ptr.add(i).read_volatile() };
         }
+        Some(())
+    }
+}
+
+/// Shared memory that another kernel reads and writes at the same time
+/// (the message rings): atomics for the indexes, plain copies for the data.
+impl PhysMapping {
+    /// The `u32` at `offset` (4-byte aligned) as an atomic, for indexes
+    /// two kernels exchange with acquire/release order. Both kernels run on
+    /// the same cache-coherent machine, so an atomic in shared RAM behaves
+    /// as one in this kernel's own memory. `None` if outside or unaligned.
+    pub fn atomic_u32(&self, offset: usize) -> Option<&AtomicU32> {
+        let ptr = self.field(offset, 4, 4)?;
+        // SAFETY: in bounds and aligned (`field`); the mapping lives as
+        // long as the returned reference (it borrows `self`); `AtomicU32`
+        // has the layout of `u32` and any bit pattern is valid.
+        Some(unsafe { &*ptr.cast::<AtomicU32>() })
+    }
+
+    /// Copies `bytes` to `offset`. For data the protocol says the other
+    /// kernel does not read while it is written (slots not published yet).
+    /// `None` if the range is outside the mapping.
+    pub fn write_bytes(&self, offset: usize, bytes: &[u8]) -> Option<()> {
+        let ptr = self.field(offset, bytes.len(), 1)?;
+        // SAFETY: `offset + bytes.len() <= len` (`field`), writable memory
+        // of this mapping that `bytes` (ordinary kernel memory) cannot
+        // overlap.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr, bytes.len()) };
+        Some(())
+    }
+
+    /// Copies `out.len()` bytes from `offset` into `out`, as
+    /// `copy_from_user()` copies memory another thread may be changing: a
+    /// peer that breaks the protocol can make the bytes garbage, never
+    /// make this read outside the mapping, so callers check what they copied
+    /// before using it. `None` if the range is outside the mapping.
+    pub fn read_bytes(&self, offset: usize, out: &mut [u8]) -> Option<()> {
+        let ptr = self.field(offset, out.len(), 1)?;
+        // SAFETY: `offset + out.len() <= len` (`field`); `out` is this
+        // kernel's own memory and cannot overlap the mapping.
+        unsafe { core::ptr::copy_nonoverlapping(ptr.cast_const(), out.as_mut_ptr(), out.len()) };
         Some(())
     }
 }

@@ -73,6 +73,7 @@ use crate::e820::E820Table;
 use crate::files::{FileContents, Purpose};
 use crate::kthread::{monotonic_ms, sleep_ms, ThreadBody, ThreadContext};
 use crate::pagetable::{build_identity_tables, IDENTITY_TABLES_SIZE};
+use crate::msg::MsgLayer;
 use crate::physmem::PhysMapping;
 use crate::placement::{place, Placement};
 use crate::pool::{Partition, PartitionPool, PARTITION_ALIGN};
@@ -274,6 +275,8 @@ pub(crate) struct Loader {
     pool_free: AtomicU64,
     debug_root: Option<DebugfsDir>,
     kernels: Dir,
+    /// Told when a kernel starts in a slot or leaves it.
+    msg: Option<Arc<MsgLayer>>,
 }
 
 /// A user-supplied path, unescaped and NUL-terminated.
@@ -545,7 +548,7 @@ const TIMEOUTS: Timeouts = Timeouts {
 
 impl Loader {
     /// Creates `kernels/` under `root`, with no secondary.
-    pub(crate) fn new(root: &Dir) -> Result<Arc<Self>> {
+    pub(crate) fn new(root: &Dir, msg: Option<Arc<MsgLayer>>) -> Result<Arc<Self>> {
         let reservation = Reservation::get();
         let pool = match &reservation {
             Some(r) => Some(PartitionPool::new(r.pool.base, r.pool.size).map_err(|e| {
@@ -577,6 +580,7 @@ impl Loader {
                 pool_free: AtomicU64::new(pool_free),
                 debug_root,
                 kernels,
+                msg,
             }),
             GFP_KERNEL,
         )
@@ -806,7 +810,26 @@ impl Loader {
             },
             GFP_KERNEL,
         )?;
-        self.start(reservation, inputs, cr3, &secondary.control, nr_cpus)?;
+        // The message layer's table gets the kernel (and fresh rings to it)
+        // before it runs, so it finds itself there when its module loads.
+        let msg_slot = inputs.slot.index + 1;
+        if let Some(msg) = &self.msg {
+            let first = inputs.request.cpus.iter().next().ok_or(EINVAL)?;
+            let notify = reservation::cpu_apic_id(first).ok_or(ENODEV)?;
+            msg.announce_start(
+                msg_slot,
+                inputs.id,
+                notify,
+                u32::try_from(nr_cpus).unwrap_or(u32::MAX),
+                inputs.partition.size,
+            )?;
+        }
+        self.start(reservation, inputs, cr3, &secondary.control, nr_cpus)
+            .inspect_err(|_| {
+                if let Some(msg) = &self.msg {
+                    msg.announce_end(msg_slot);
+                }
+            })?;
         // The boot timeout counts from the end of the start.
         secondary.watch = Watch::new(monotonic_ms(), TIMEOUTS);
         Ok(secondary)
@@ -942,6 +965,10 @@ impl Loader {
             ..
         } = KBox::into_inner(secondary);
         drop(control);
+        // Out of the table first: peers stop sending before the CPUs go.
+        if let Some(msg) = &self.msg {
+            msg.announce_end(slot + 1);
+        }
         self.reclaim_cpus(&cpus);
         if let Some(pool) = state.pool.as_mut() {
             if let Err(e) = pool.release(partition) {

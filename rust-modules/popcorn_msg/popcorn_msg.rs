@@ -74,8 +74,14 @@ mod size;
 #[path = "../popcorn-core/src/text.rs"]
 mod text;
 #[allow(dead_code, unreachable_pub)]
+#[path = "../popcorn-core/src/ring.rs"]
+mod ring;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../popcorn-core/src/trampoline.rs"]
 mod trampoline;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../popcorn-core/src/window.rs"]
+mod window;
 
 // Safe abstractions over kernel C APIs, shared with future modules.
 #[allow(dead_code, unreachable_pub)]
@@ -84,6 +90,9 @@ mod cpu_hotplug;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../kernel-ext/debugfs.rs"]
 mod debugfs;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../kernel-ext/errno.rs"]
+mod errno;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../kernel-ext/files.rs"]
 mod files;
@@ -105,11 +114,22 @@ mod sysfs;
 #[allow(unreachable_pub)]
 #[path = "../kernel-ext/system.rs"]
 mod system;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../kernel-ext/waitqueue.rs"]
+mod waitqueue;
 
 mod loader;
+// The message layer's API is `pub` for the parts of Popcorn that build on
+// it (popnet, migration); not all of it has a user yet.
+#[allow(dead_code, unreachable_pub)]
+mod msg;
+#[allow(unreachable_pub)]
+mod msgtest;
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
 use kthread::KThread;
+use msg::{MsgLayer, MsgService, IPIS_RECEIVED, IPIS_SENT};
+use msgtest::MsgTest;
 use msg_ipi::MsgIpiHandler;
 use loader::{BootFile, Loader, PoolFreeFile, ReleaseFile, ShutdownFile};
 use reservation::{PhysRange, Reservation};
@@ -125,16 +145,6 @@ module! {
 
 /// The module's version, as shown in `/sys/kernel/popcorn/version`.
 const VERSION: &str = "0.1.0";
-
-/// Message interrupts this kernel's CPUs got, and sent through `ipi/send`.
-static IPIS_RECEIVED: AtomicU64 = AtomicU64::new(0);
-static IPIS_SENT: AtomicU64 = AtomicU64::new(0);
-
-/// The message interrupt's handler (hard interrupt context). The message
-/// layer will drain its rings from here; for now it counts.
-extern "C" fn on_msg_ipi() {
-    IPIS_RECEIVED.fetch_add(1, Ordering::Relaxed);
-}
 
 fn show_ipis_received(out: &mut Page<'_>) -> Result {
     writeln!(out, "{}", IPIS_RECEIVED.load(Ordering::Relaxed)).map_err(|_| EFBIG)
@@ -169,6 +179,8 @@ struct PopcornMsg {
     // Fields drop in declaration order: the watcher thread first (it uses
     // the loader), directories before their parents.
     _watcher: KThread<Loader>,
+    _msgtest: Option<MsgTest>,
+    _msg: Option<MsgService>,
     _ipi_dir: Dir,
     _ipi: MsgIpiHandler,
     _this_kernel: Dir,
@@ -259,8 +271,26 @@ impl kernel::Module for PopcornMsg {
         root.add_file(c_str!("version"), Constant(VERSION))?;
         root.add_file(c_str!("kernel_id"), Constant(this_id))?;
 
-        let loader = Loader::new(&root)?;
         let reservation = Reservation::get();
+        // The message layer needs the shared window: the primary's
+        // reservation, or what the primary told a secondary. Without it
+        // the rest of the module still works.
+        let layer = match (secondary, &reservation) {
+            (Some(info), _) => MsgLayer::new_secondary(&info),
+            (None, Some(r)) => {
+                MsgLayer::new_primary(r.shared.base, r.shared.size, reservation::boot_cpu_apic_id())
+            }
+            (None, None) => Err(ENODEV),
+        };
+        let layer = match layer {
+            Ok(layer) => Some(layer),
+            Err(e) if e == ENODEV => None,
+            Err(e) => {
+                pr_err!("message layer unavailable ({:?}); the rest of popcorn works\n", e);
+                None
+            }
+        };
+        let loader = Loader::new(&root, layer.clone())?;
         let reservation_dirs = match &reservation {
             Some(r) => Some(ReservationDirs::new(&root, r, &loader)?),
             None => None,
@@ -274,12 +304,21 @@ impl kernel::Module for PopcornMsg {
         this_kernel.add_file(c_str!("cpus"), Computed(show_online_cpus))?;
         this_kernel.add_file(c_str!("mem_bytes"), Computed(show_total_ram))?;
 
-        let ipi = MsgIpiHandler::register(on_msg_ipi)
+        let ipi = MsgIpiHandler::register(msg::on_msg_ipi)
             .inspect_err(|e| pr_err!("cannot handle the message interrupt: {:?}\n", e))?;
         let mut ipi_dir = root.new_child(c_str!("ipi"))?;
         ipi_dir.add_file(c_str!("received"), Computed(show_ipis_received))?;
         ipi_dir.add_file(c_str!("sent"), Computed(show_ipis_sent))?;
         ipi_dir.add_file(c_str!("send"), SendIpiFile)?;
+
+        let msg = match layer {
+            Some(layer) => Some(MsgService::start(&root, layer)?),
+            None => None,
+        };
+        let msgtest = match &msg {
+            Some(service) => Some(MsgTest::new(&root, service.layer())?),
+            None => None,
+        };
 
         let watcher = KThread::spawn(c_str!("popcorn-watch"), loader.clone())?;
 
@@ -298,6 +337,8 @@ impl kernel::Module for PopcornMsg {
         log_reservation(reservation.as_ref(), secondary.is_some());
         Ok(PopcornMsg {
             _watcher: watcher,
+            _msgtest: msgtest,
+            _msg: msg,
             _ipi_dir: ipi_dir,
             _ipi: ipi,
             _this_kernel: this_kernel,

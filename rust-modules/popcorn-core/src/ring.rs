@@ -27,7 +27,7 @@
 //! |--------|------|--------|-------------------------------------------------------|
 //! | 0      | 2    | `len`  | payload bytes, at most [`Layout::max_payload`]         |
 //! | 2      | 2    | `kind` | message type, for the receiver's dispatch             |
-//! | 4      | 4    | `seq`  | the sender's frame number on this ring, from 0        |
+//! | 4      | 4    | `seq`  | the slot counter (`head`) where the frame starts      |
 //!
 //! The protocol, with the memory orders the [`RingMemory`] implementation
 //! must give:
@@ -46,11 +46,15 @@
 //!
 //! What the receiver checks, each time, and reports as [`RingError`]
 //! instead of acting on it: `head - tail` at most `nr_slots`; `len` at most
-//! the maximum; the frame's slots all published; `seq` the next expected.
+//! the maximum; the frame's slots all published; `seq` equal to its own
+//! `tail` (a frame lost, repeated or out of place does not start there).
 //! What the sender checks: `head - tail` at most `nr_slots` (a corrupt
 //! `tail` would otherwise let it overwrite unread frames). After an error
 //! the receiver can [`Receiver::resync`]: drop whatever is in the ring and
-//! take the next frame's `seq` as the new start.
+//! continue from the sender's `head`. Because `seq` is a position, not a
+//! count of its own, either side can also resume from the indexes in shared
+//! memory after its module reloads ([`Sender::resume`],
+//! [`Receiver::resume`]) and the two still agree.
 //!
 //! Requires: `crate::le`.
 
@@ -240,7 +244,6 @@ pub struct Sender<M: RingMemory> {
     layout: Layout,
     /// Our `head`: the shared one is only ever written from this.
     head: u32,
-    seq: u32,
 }
 
 impl<M: RingMemory> Sender<M> {
@@ -251,7 +254,48 @@ impl<M: RingMemory> Sender<M> {
             mem,
             layout,
             head: 0,
-            seq: 0,
+        }
+    }
+
+    /// The sender of a ring this side wrote before (a module reloaded in a
+    /// kernel that kept running): it continues from the `head` in shared
+    /// memory, which only this side writes. If a peer scribbled over it,
+    /// the next send reports [`RingError::BadIndexes`] and
+    /// [`Sender::restart_at_tail`] recovers.
+    pub fn resume(mem: M, layout: Layout) -> Self {
+        let head = mem.load_head();
+        Sender {
+            mem,
+            layout,
+            head,
+        }
+    }
+
+    /// After [`RingError::BadIndexes`]: takes the receiver's `tail` as the
+    /// new `head`, giving up whatever it has not consumed. The receiver
+    /// gets there by [`Receiver::resync`] after a corruption it detected
+    /// (it jumps to a `head` it cannot trust), so both sides meet at one
+    /// index again. Returns how many slots were abandoned, as far as can be
+    /// told (0 when `tail` is ahead of `head`).
+    pub fn restart_at_tail(&mut self) -> u32 {
+        let tail = self.mem.load_tail();
+        let abandoned = self.head.wrapping_sub(tail);
+        self.head = tail;
+        self.mem.store_head(self.head);
+        if abandoned <= self.layout.nr_slots {
+            abandoned
+        } else {
+            0
+        }
+    }
+
+    /// Whether `needed` slots are free now (a sender waiting for room polls
+    /// this; a corrupt `tail` counts as room so that the next send reports
+    /// it).
+    pub fn has_room_for(&self, len: usize) -> bool {
+        match self.free_slots() {
+            Ok(free) => free >= self.layout.slots_for(len),
+            Err(_) => true,
         }
     }
 
@@ -273,8 +317,18 @@ impl<M: RingMemory> Sender<M> {
     /// [`RingError::TooLarge`], or [`RingError::BadIndexes`] when the
     /// receiver's `tail` is nonsense.
     pub fn send(&mut self, kind: u16, payload: &[u8]) -> Result<Sent, RingError> {
+        self.send_parts(kind, &[payload])
+    }
+
+    /// Sends one frame whose payload is `parts` one after the other (a
+    /// header and a body, say), without gathering them first. Errors as
+    /// [`Sender::send`].
+    pub fn send_parts(&mut self, kind: u16, parts: &[&[u8]]) -> Result<Sent, RingError> {
         let max = self.layout.max_payload();
-        let len = payload.len();
+        let len = parts
+            .iter()
+            .try_fold(0usize, |sum, part| sum.checked_add(part.len()))
+            .unwrap_or(usize::MAX);
         if len > max {
             return Err(RingError::TooLarge { len, max });
         }
@@ -287,22 +341,22 @@ impl<M: RingMemory> Sender<M> {
         // len <= max_payload <= u16::MAX.
         put(&mut header, 0, &(len as u16).to_le_bytes());
         put(&mut header, 2, &kind.to_le_bytes());
-        put(&mut header, 4, &self.seq.to_le_bytes());
+        put(&mut header, 4, &self.head.to_le_bytes());
+        let seq = self.head;
         let start = self.layout.slot_offset(self.head);
         self.write_wrapping(start, &header);
-        self.write_wrapping(
-            (start + FRAME_HEADER_SIZE) % self.layout.slot_area(),
-            payload,
-        );
+        let mut offset = (start + FRAME_HEADER_SIZE) % self.layout.slot_area();
+        for part in parts {
+            self.write_wrapping(offset, part);
+            offset = (offset + part.len()) % self.layout.slot_area();
+        }
         self.head = self.head.wrapping_add(needed);
         self.mem.store_head(self.head);
         self.mem.full_fence();
-        let sent = Sent {
-            seq: self.seq,
+        Ok(Sent {
+            seq,
             notify: self.mem.load_waiting(),
-        };
-        self.seq = self.seq.wrapping_add(1);
-        Ok(sent)
+        })
     }
 
     fn write_wrapping(&self, offset: usize, bytes: &[u8]) {
@@ -330,8 +384,6 @@ pub struct Receiver<M: RingMemory> {
     layout: Layout,
     /// Our `tail`: the shared one is only ever written from this.
     tail: u32,
-    /// The next frame's `seq`; `None` after a resync: take what comes.
-    expected: Option<u32>,
 }
 
 impl<M: RingMemory> Receiver<M> {
@@ -341,7 +393,18 @@ impl<M: RingMemory> Receiver<M> {
             mem,
             layout,
             tail: 0,
-            expected: Some(0),
+        }
+    }
+
+    /// The receiver of a ring this side consumed from before: it continues
+    /// from the `tail` in shared memory (only this side writes it) and
+    /// expects the next frame to start there.
+    pub fn resume(mem: M, layout: Layout) -> Self {
+        let tail = mem.load_tail();
+        Receiver {
+            mem,
+            layout,
+            tail,
         }
     }
 
@@ -381,13 +444,11 @@ impl<M: RingMemory> Receiver<M> {
         if needed > available {
             return Err(RingError::Truncated { needed, available });
         }
-        if let Some(expected) = self.expected {
-            if seq != expected {
-                return Err(RingError::BadSequence {
-                    expected,
-                    found: seq,
-                });
-            }
+        if seq != self.tail {
+            return Err(RingError::BadSequence {
+                expected: self.tail,
+                found: seq,
+            });
         }
         let buf_len = buf.len();
         let out = buf.get_mut(..len).ok_or(RingError::BufferTooSmall {
@@ -397,7 +458,6 @@ impl<M: RingMemory> Receiver<M> {
         self.read_wrapping((start + FRAME_HEADER_SIZE) % self.layout.slot_area(), out);
         self.tail = self.tail.wrapping_add(needed);
         self.mem.store_tail(self.tail);
-        self.expected = Some(seq.wrapping_add(1));
         Ok(Some(Frame { kind, len, seq }))
     }
 
@@ -438,14 +498,13 @@ impl<M: RingMemory> Receiver<M> {
     }
 
     /// After a corruption error: drops everything published so far, and
-    /// takes the next frame's `seq` as the new start. Returns how many
+    /// continues from the sender's `head`. Returns how many
     /// slots were dropped (at most the ring's size).
     pub fn resync(&mut self) -> u32 {
         let head = self.mem.load_head();
         let dropped = head.wrapping_sub(self.tail).min(self.layout.nr_slots);
         self.tail = head;
         self.mem.store_tail(self.tail);
-        self.expected = None;
         dropped
     }
 
@@ -552,14 +611,16 @@ mod tests {
         let (mut tx, mut rx, mem) = pair(8);
         let mut buf = vec![0u8; 1024];
         assert_eq!(rx.receive(&mut buf), Ok(None));
+        let mut position = 0u32;
         for round in 0..50u32 {
             let len = (round as usize * 37) % 300;
             let data = payload(len, round as u8);
             let sent = tx.send(round as u16, &data).unwrap();
+            // A frame's seq is the slot counter where it starts.
             assert_eq!(
                 sent,
                 Sent {
-                    seq: round,
+                    seq: position,
                     notify: false
                 }
             );
@@ -569,10 +630,11 @@ mod tests {
                 Frame {
                     kind: round as u16,
                     len,
-                    seq: round
+                    seq: position
                 }
             );
             assert_eq!(&buf[..len], &data[..]);
+            position += tx.layout.slots_for(len);
         }
         assert_eq!(mem.head.get(), mem.tail.get());
         assert_eq!(rx.receive(&mut buf), Ok(None));
@@ -591,11 +653,11 @@ mod tests {
         assert_eq!(&buf[..100], &a[..]);
         let c = payload(130, 3); // 3 slots: still full
         assert_eq!(tx.send(3, &c), Err(RingError::Full { needed: 3, free: 2 }));
-        assert_eq!(rx.receive(&mut buf).unwrap().unwrap().seq, 1);
+        assert_eq!(rx.receive(&mut buf).unwrap().unwrap().seq, 2);
         let sent = tx.send(3, &c).unwrap();
-        assert_eq!(sent.seq, 2);
+        assert_eq!(sent.seq, 4);
         let frame = rx.receive(&mut buf).unwrap().unwrap();
-        assert_eq!((frame.kind, frame.seq), (3, 2));
+        assert_eq!((frame.kind, frame.seq), (3, 4));
         assert_eq!(&buf[..130], &c[..]);
     }
 
@@ -659,6 +721,75 @@ mod tests {
     }
 
     #[test]
+    fn parts_arrive_as_one_payload() {
+        let (mut tx, mut rx, _) = pair(8);
+        let mut buf = [0u8; 512];
+        // Wrap the ring first so the parts straddle its end.
+        for _ in 0..3 {
+            tx.send(0, &payload(100, 0)).unwrap();
+            rx.receive(&mut buf).unwrap().unwrap();
+        }
+        let (a, b, c) = (payload(5, 1), payload(0, 2), payload(250, 3));
+        tx.send_parts(4, &[&a, &b, &c]).unwrap();
+        let frame = rx.receive(&mut buf).unwrap().unwrap();
+        assert_eq!(frame.len, 255);
+        assert_eq!(&buf[..5], &a[..]);
+        assert_eq!(&buf[5..255], &c[..]);
+        let too_big = payload(300, 0);
+        assert!(matches!(
+            tx.send_parts(1, &[&too_big, &too_big]),
+            Err(RingError::TooLarge { len: 600, .. })
+        ));
+    }
+
+    #[test]
+    fn a_scribbled_head_heals_after_one_error_on_each_side() {
+        // Someone writes garbage into the sender's head: the receiver
+        // refuses it and resyncs to it, the sender's next send sees a tail
+        // it cannot have, restarts there, and frames flow again.
+        let (mut tx, mut rx, mem) = pair(8);
+        let mut buf = [0u8; 256];
+        tx.send(1, b"before").unwrap();
+        mem.head.set(0xdead_beef);
+        assert!(rx.receive(&mut buf).unwrap_err().is_corruption());
+        assert_eq!(rx.resync(), 8);
+        assert!(matches!(
+            tx.send(1, b"lost"),
+            Err(RingError::BadIndexes { .. })
+        ));
+        assert!(tx.has_room_for(5), "a corrupt tail counts as room");
+        assert_eq!(tx.restart_at_tail(), 0);
+        tx.send(2, b"after").unwrap();
+        let frame = rx.receive(&mut buf).unwrap().unwrap();
+        assert_eq!((frame.kind, &buf[..frame.len]), (2, &b"after"[..]));
+        assert_eq!(rx.receive(&mut buf), Ok(None));
+    }
+
+    #[test]
+    fn resumed_sides_continue_where_the_ring_is() {
+        let (mut tx, mut rx, mem) = pair(8);
+        let mut buf = [0u8; 256];
+        for i in 0..3u8 {
+            tx.send(u16::from(i), &[i; 70]).unwrap();
+        }
+        assert_eq!(rx.receive(&mut buf).unwrap().unwrap().kind, 0);
+        // Both modules reload; what was in flight is still delivered.
+        drop((tx, rx));
+        let layout = Layout::new(8).unwrap();
+        let mut tx = Sender::resume(mem.clone(), layout);
+        let mut rx = Receiver::resume(mem.clone(), layout);
+        tx.send(9, b"new").unwrap();
+        // 2 + 2 + 1 slots in flight of 8.
+        assert!(tx.has_room_for(3 * 64 - 8));
+        assert!(!tx.has_room_for(3 * 64 - 7));
+        let kinds: Vec<u16> = core::iter::from_fn(|| rx.receive(&mut buf).unwrap())
+            .map(|f| f.kind)
+            .collect();
+        assert_eq!(kinds, [1, 2, 9]);
+        assert!(tx.has_room_for(8 * 64 - 8));
+    }
+
+    #[test]
     fn corrupt_frames_are_refused_then_resynced() {
         let (mut tx, mut rx, mem) = pair(8);
         let mut buf = [0u8; 512];
@@ -675,7 +806,7 @@ mod tests {
                 available: 1
             })
         );
-        // Wrong sequence number.
+        // A frame that does not start where it is read (lost or replayed).
         mem.slots.borrow_mut()[0..2].copy_from_slice(&10u16.to_le_bytes());
         mem.slots.borrow_mut()[4..8].copy_from_slice(&9u32.to_le_bytes());
         assert_eq!(
@@ -686,7 +817,7 @@ mod tests {
             })
         );
         assert_eq!(rx.resync(), 1);
-        // After a resync the next frame's seq is the new start.
+        // After a resync frames flow from the sender's head on.
         tx.send(6, b"after").unwrap();
         let frame = rx.receive(&mut buf).unwrap().unwrap();
         assert_eq!((frame.kind, frame.seq, &buf[..5]), (6, 1, &b"after"[..]));

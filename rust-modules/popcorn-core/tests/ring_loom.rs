@@ -118,10 +118,12 @@ fn model(nr_slots: u32, frames: usize) {
 
         let mut buf = [0u8; 128];
         let mut got = 0;
+        let mut position = 0u32;
         while got < frames {
             match rx.receive(&mut buf).expect("receive") {
                 Some(frame) => {
-                    assert_eq!(frame.seq as usize, got);
+                    assert_eq!(frame.seq, position);
+                    position += layout.slots_for(frame.len);
                     assert_eq!(frame.kind as usize, got);
                     assert_eq!(&buf[..frame.len], &message(got)[..]);
                     got += 1;

@@ -5,4 +5,5 @@
 //! parameter so the host tests can point it at a fake tree.
 
 pub mod boot;
+pub mod ping;
 pub mod status;

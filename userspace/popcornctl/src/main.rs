@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use popcornctl::{boot, status};
+use popcornctl::{boot, ping, status};
 
 #[derive(Parser)]
 #[command(version, about = "Inspect and drive a Popcorn multikernel")]
@@ -28,6 +28,17 @@ enum Command {
     Shutdown {
         /// The kernel's id, as `status` shows it.
         id: u32,
+    },
+    /// Send messages to another kernel and print their round-trip times.
+    Ping {
+        /// The kernel's id (as `status` shows it).
+        id: u32,
+        /// Stop after this many messages.
+        #[arg(short = 'c', long, default_value_t = 4)]
+        count: u32,
+        /// Seconds between messages.
+        #[arg(short = 'i', long, default_value_t = 1.0)]
+        interval: f64,
     },
     /// Forget a stopped or crashed kernel (removes its entry).
     Release {
@@ -99,6 +110,11 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&format!("shutdown {id}"), e),
         },
+        Command::Ping {
+            id,
+            count,
+            interval,
+        } => run_ping(&cli.sysfs, id, count, interval),
         Command::Release { id } => match boot::release(&cli.sysfs, id) {
             Ok(()) => {
                 println!("kernel {id} released");
@@ -106,5 +122,35 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&format!("release {id}"), e),
         },
+    }
+}
+
+fn run_ping(root: &std::path::Path, id: u32, count: u32, interval: f64) -> ExitCode {
+    let file = match ping::ping_file(root, id) {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("popcornctl: ping: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if !(0.0..=3600.0).contains(&interval) {
+        eprintln!("popcornctl: ping: interval must be 0 to 3600 seconds");
+        return ExitCode::FAILURE;
+    }
+    println!("PING kernel {id}: {} bytes through the message layer", ping::PING_BYTES);
+    let mut probes = Vec::new();
+    for seq in 0..count {
+        if seq > 0 {
+            std::thread::sleep(std::time::Duration::from_secs_f64(interval));
+        }
+        let probe = ping::probe(&file);
+        println!("{}", ping::probe_line(id, seq, &probe));
+        probes.push(probe);
+    }
+    print!("{}", ping::summary(id, &probes));
+    if probes.iter().any(|p| matches!(p, ping::Probe::Reply(_))) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }

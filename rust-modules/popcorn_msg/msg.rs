@@ -1,0 +1,1275 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The inter-kernel message layer: rings in the shared window, the message
+//! interrupt, and the API the other parts of Popcorn send and receive with.
+//!
+//! Each kernel maps the whole shared window. Its header page holds the
+//! kernel table (`window.rs`): one entry per kernel slot, written by the
+//! primary when it starts (state `starting`, generation + 1) or reclaims
+//! (`gone`) a kernel, and by the kernel itself when its message layer comes
+//! up (`live`) or goes away (`starting` again: present, not talking). The
+//! rings (`ring.rs`) join every ordered pair of slots.
+//!
+//! How a message travels:
+//!
+//! 1. [`MsgLayer::send`] finds the peer's slot by kernel id, checks that the
+//!    peer is live, and writes a frame into the ring under the ring's
+//!    sender lock. If the peer's receiver said it is about to sleep, the
+//!    sender interrupts the peer's notify CPU (`POPCORN_MSG_VECTOR`).
+//! 2. The interrupt handler only wakes the receive thread (`popcorn-rx`),
+//!    so frames are handled in process context, in batches, never in hard
+//!    interrupt context. In polling mode (`msg/poll`) that thread never
+//!    sleeps and senders never interrupt: lower latency, one CPU busy.
+//! 3. The receive thread drains every live peer's ring and dispatches each
+//!    frame by kind: replies complete a waiting [`MsgLayer::request`],
+//!    requests go to the registered [`MsgHandler::on_request`] and their
+//!    answer goes back, other kinds to [`MsgHandler::on_message`].
+//!
+//! A peer is never trusted: every entry and frame read from the window is
+//! checked (`window.rs`, `ring.rs`). A corrupt ring costs its messages and
+//! a log line: the receiver resyncs, the sender restarts at the receiver's
+//! index. A peer that stops or crashes leaves the table (`gone`); sends to
+//! it fail with `EHOSTUNREACH`, requests waiting for it with `EHOSTDOWN`.
+//! A kernel started in its slot later has a new generation, and everyone
+//! continues with fresh rings to it.
+//!
+//! Senders may sleep ([`SendMode::Wait`]); code that cannot sleep uses
+//! [`SendMode::NoWait`] (`EAGAIN` when the ring is full) or
+//! [`SendMode::BestEffort`] (dropped and counted).
+
+use core::fmt::Write;
+use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
+use kernel::{
+    alloc::KVec,
+    c_str,
+    new_condvar, new_mutex, new_spinlock,
+    prelude::*,
+    str::{CStr, CString},
+    sync::{Arc, CondVar, CondVarTimeoutResult, Mutex, SpinLock},
+    fmt,
+};
+
+use crate::errno;
+use crate::le::read_u32;
+use crate::kthread::{monotonic_ms, KThread, ThreadBody, ThreadContext};
+use crate::msg_ipi::{self, SecondaryInfo};
+use crate::physmem::PhysMapping;
+use crate::ring::{self, Layout, Receiver, RingError, RingMemory, Sender};
+use crate::sysfs::{AttributeOps, Constant, Dir, Page};
+use crate::waitqueue::IrqWaitQueue;
+use crate::window::{self, KernelEntry, SlotState, WindowLayout, KERNEL_SLOTS};
+
+/// Kinds the layer itself uses; other users take kinds from
+/// [`FIRST_USER_KIND`] to [`LAST_KIND`].
+pub const KIND_PING: u16 = 1;
+const KIND_REPLY: u16 = 2;
+pub const FIRST_USER_KIND: u16 = 16;
+pub const LAST_KIND: u16 = 63;
+/// Set in a frame's kind when the payload starts with a request tag and
+/// the receiver must answer.
+const REQUEST: u16 = 0x8000;
+
+/// Bytes of a request's tag, and of a reply's tag and status.
+const TAG_SIZE: usize = 4;
+const REPLY_HEADER_SIZE: usize = 8;
+/// Requests in flight at once from this kernel.
+const MAX_PENDING: usize = 32;
+/// Frames taken from one ring before looking at the next.
+const BATCH: usize = 64;
+/// The receive thread looks at the table at least this often even when no
+/// interrupt comes (a peer that left, a missed notification).
+const RX_IDLE_MS: u32 = 100;
+/// How often the peer watcher refreshes `peers/` and fails requests to
+/// kernels that went away.
+const PEER_WATCH_MS: u32 = 100;
+/// How long the receive thread tries to queue a reply into a full ring.
+const REPLY_WAIT_MS: u64 = 100;
+/// The payload `peers/<id>/ping` sends.
+pub const PING_BYTES: usize = 56;
+/// How long a ping waits for its answer.
+const PING_TIMEOUT_MS: u32 = 1000;
+
+/// Message interrupts this kernel's CPUs got, and sent through `ipi/send`.
+pub static IPIS_RECEIVED: AtomicU64 = AtomicU64::new(0);
+pub static IPIS_SENT: AtomicU64 = AtomicU64::new(0);
+
+/// Where the receive thread sleeps; the message interrupt wakes it.
+static RX_WAIT: IrqWaitQueue = IrqWaitQueue::new();
+/// Set by every message interrupt: the receive thread checks it after
+/// queueing itself to sleep (see `RxThread::run`).
+static KICKED: AtomicBool = AtomicBool::new(false);
+
+/// The message interrupt's handler (hard interrupt context): count, wake.
+/// Registered by the module for as long as it is loaded, message layer or
+/// not (waking a queue nobody sleeps on does nothing).
+pub extern "C" fn on_msg_ipi() {
+    IPIS_RECEIVED.fetch_add(1, Ordering::Relaxed);
+    KICKED.store(true, Ordering::SeqCst);
+    RX_WAIT.wake();
+}
+
+/// Who a message came from.
+#[derive(Debug, Clone, Copy)]
+pub struct From {
+    /// The sender's kernel id.
+    pub id: u32,
+    /// Its kernel slot (stable while it runs).
+    pub slot: usize,
+}
+
+/// What a user of the layer implements for its message kind. Both methods
+/// run on the receive thread, in process context: they may allocate and
+/// sleep briefly, but the longer they take, the longer every peer's
+/// messages wait.
+pub trait MsgHandler: Send + Sync {
+    /// A one-way message.
+    fn on_message(&self, _from: From, _body: &[u8]) {}
+
+    /// A request; what it returns goes back to the requester (an error as
+    /// its errno).
+    fn on_request(&self, _from: From, _body: &[u8]) -> Result<KVec<u8>> {
+        Err(errno::eopnotsupp())
+    }
+}
+
+/// What [`MsgLayer::send`] does when the ring is full.
+#[derive(Debug, Clone, Copy)]
+pub enum SendMode {
+    /// Wait up to this many milliseconds for room (process context only),
+    /// then fail with `ETIMEDOUT`.
+    Wait { timeout_ms: u32 },
+    /// Fail at once with `EAGAIN`.
+    NoWait,
+    /// Drop the message and count it in the peer's `dropped`.
+    BestEffort,
+}
+
+/// The shared window, mapped, with its geometry.
+struct Window {
+    map: PhysMapping,
+    layout: WindowLayout,
+}
+
+impl Window {
+    fn entry(&self, slot: usize) -> Option<KernelEntry> {
+        let offset = window::entry_offset(slot).ok()?;
+        let mut bytes = [0u8; window::ENTRY_SIZE];
+        self.map.read_bytes(offset, &mut bytes)?;
+        KernelEntry::parse(&bytes, slot).ok()
+    }
+
+    /// Writes a whole entry, its state word last, so that a reader who
+    /// sees the new state sees the rest of it too.
+    fn write_entry(&self, slot: usize, entry: &KernelEntry) -> Option<()> {
+        let offset = window::entry_offset(slot).ok()?;
+        let mut bytes = [0u8; window::ENTRY_SIZE];
+        entry.write(&mut bytes).ok()?;
+        self.map.write_bytes(offset + 4, bytes.get(4..)?)?;
+        let state = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?);
+        self.map.atomic_u32(offset)?.store(state, Ordering::Release);
+        Some(())
+    }
+
+    fn set_state(&self, slot: usize, state: SlotState) -> Option<()> {
+        let mut entry = self.entry(slot)?;
+        entry.state = state;
+        self.write_entry(slot, &entry)
+    }
+
+    /// The ring `from` -> `to`, or `None` for a bad pair.
+    fn ring(self: &Arc<Self>, from: usize, to: usize) -> Option<WindowRing> {
+        let offset = usize::try_from(self.layout.ring_offset(from, to).ok()?).ok()?;
+        let layout = self.layout.ring();
+        // Every ring lies inside the window (host-tested in window.rs);
+        // checked again here so that no accessor below can miss.
+        let end = offset.checked_add(layout.size())?;
+        self.map.atomic_u32(end.checked_sub(4)?)?;
+        Some(WindowRing {
+            window: self.clone(),
+            offset,
+            layout,
+        })
+    }
+}
+
+/// One ring's memory in the shared window.
+///
+/// # Invariants
+///
+/// `offset .. offset + layout.size()` lies inside `window.map`.
+struct WindowRing {
+    window: Arc<Window>,
+    offset: usize,
+    layout: Layout,
+}
+
+impl WindowRing {
+    fn index(&self, field: usize) -> Option<&AtomicU32> {
+        self.window.map.atomic_u32(self.offset + field)
+    }
+}
+
+// The accessors cannot fail (invariant); `None` would mean a bug here, and
+// then the ring reads zeros and writes nothing rather than panic.
+impl RingMemory for WindowRing {
+    fn load_head(&self) -> u32 {
+        self.index(ring::HEAD_OFFSET).map_or(0, |a| a.load(Ordering::Acquire))
+    }
+    fn store_head(&self, head: u32) {
+        if let Some(a) = self.index(ring::HEAD_OFFSET) {
+            a.store(head, Ordering::Release);
+        }
+    }
+    fn load_tail(&self) -> u32 {
+        self.index(ring::TAIL_OFFSET).map_or(0, |a| a.load(Ordering::Acquire))
+    }
+    fn store_tail(&self, tail: u32) {
+        if let Some(a) = self.index(ring::TAIL_OFFSET) {
+            a.store(tail, Ordering::Release);
+        }
+    }
+    fn load_waiting(&self) -> bool {
+        self.index(ring::WAITING_OFFSET)
+            .is_some_and(|a| a.load(Ordering::Relaxed) != 0)
+    }
+    fn store_waiting(&self, waiting: bool) {
+        if let Some(a) = self.index(ring::WAITING_OFFSET) {
+            a.store(u32::from(waiting), Ordering::Relaxed);
+        }
+    }
+    fn full_fence(&self) {
+        fence(Ordering::SeqCst);
+    }
+    fn write_slots(&self, offset: usize, bytes: &[u8]) {
+        let at = self.offset + ring::RING_HEADER_SIZE + offset;
+        let _ = self.window.map.write_bytes(at, bytes);
+    }
+    fn read_slots(&self, offset: usize, out: &mut [u8]) {
+        let at = self.offset + ring::RING_HEADER_SIZE + offset;
+        if self.window.map.read_bytes(at, out).is_none() {
+            out.fill(0);
+        }
+    }
+}
+
+/// Counters of one peer, since its current generation started. The sysfs
+/// files under `peers/<id>/` show them.
+#[derive(Default)]
+pub struct PeerStats {
+    pub sent: AtomicU64,
+    pub received: AtomicU64,
+    /// Messages lost on this channel: dropped by best-effort sends, frames
+    /// of corrupt rings, messages nobody handles.
+    pub dropped: AtomicU64,
+    pub ipis_sent: AtomicU64,
+    /// Wake-ups of the receive thread that found this peer's frames.
+    pub ipis_received: AtomicU64,
+    /// Sends that found the ring full.
+    pub ring_full: AtomicU64,
+    /// Times this peer's ring broke the protocol.
+    pub corrupt: AtomicU64,
+}
+
+impl PeerStats {
+    /// The counters' file names, in the order of [`PeerStats::all`].
+    const NAMES: [&'static CStr; 7] = [
+        c_str!("sent"),
+        c_str!("received"),
+        c_str!("dropped"),
+        c_str!("ipis_sent"),
+        c_str!("ipis_received"),
+        c_str!("ring_full"),
+        c_str!("corrupt"),
+    ];
+
+    fn all(&self) -> [&AtomicU64; 7] {
+        [
+            &self.sent,
+            &self.received,
+            &self.dropped,
+            &self.ipis_sent,
+            &self.ipis_received,
+            &self.ring_full,
+            &self.corrupt,
+        ]
+    }
+
+    fn reset(&self) {
+        for counter in self.all() {
+            counter.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+struct TxSide {
+    sender: Sender<WindowRing>,
+    /// The peer's generation this sender belongs to.
+    generation: u32,
+}
+
+struct RxSide {
+    receiver: Receiver<WindowRing>,
+    generation: u32,
+}
+
+/// This kernel's two rings with one peer slot.
+#[pin_data]
+struct Channel {
+    slot: usize,
+    #[pin]
+    tx: SpinLock<TxSide>,
+    /// Only the receive thread takes it.
+    #[pin]
+    rx: Mutex<RxSide>,
+    stats: PeerStats,
+}
+
+/// What a pending request is waiting for.
+enum Waiting {
+    Free,
+    Reply { tag: u32, slot: usize },
+    Done(Result<KVec<u8>>),
+}
+
+struct Pending {
+    entries: [Waiting; MAX_PENDING],
+    next_tag: u32,
+}
+
+/// The message layer of this kernel.
+#[pin_data(PinnedDrop)]
+pub struct MsgLayer {
+    window: Arc<Window>,
+    self_slot: usize,
+    self_id: u32,
+    channels: [Option<Arc<Channel>>; KERNEL_SLOTS],
+    #[pin]
+    handlers: SpinLock<[Option<Arc<dyn MsgHandler>>; (LAST_KIND + 1) as usize]>,
+    #[pin]
+    pending: Mutex<Pending>,
+    #[pin]
+    replied: CondVar,
+    /// Polling mode: the receive thread spins, senders never interrupt.
+    poll: AtomicBool,
+}
+
+/// Logs at most one line per second from the receive path, so that a
+/// peer spraying garbage cannot flood the log.
+fn log_allowed() -> bool {
+    static LAST_MS: AtomicU64 = AtomicU64::new(0);
+    let now = monotonic_ms();
+    let last = LAST_MS.load(Ordering::Relaxed);
+    (last == 0 || now.saturating_sub(last) >= 1000)
+        && LAST_MS
+            .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+}
+
+fn ring_errno(e: RingError) -> Error {
+    match e {
+        RingError::Full { .. } => EAGAIN,
+        RingError::TooLarge { .. } => errno::emsgsize(),
+        _ => EIO,
+    }
+}
+
+impl MsgLayer {
+    /// The primary's message layer: writes a fresh header page and table
+    /// (no secondary runs while the module loads) and marks itself live.
+    pub fn new_primary(shared_base: u64, shared_size: u64, notify_apic_id: u32) -> Result<Arc<Self>> {
+        let window = Self::map(shared_base, shared_size)?;
+        let mut header = [0u8; window::TABLE_OFFSET + KERNEL_SLOTS * window::ENTRY_SIZE];
+        window::init_header(&mut header, &window.layout).map_err(|_| EINVAL)?;
+        window.map.write_bytes(0, &header).ok_or(EINVAL)?;
+        for from in 0..KERNEL_SLOTS {
+            for to in (0..KERNEL_SLOTS).filter(|&to| to != from) {
+                if let Some(ring) = window.ring(from, to) {
+                    ring::init(&ring);
+                }
+            }
+        }
+        let me = KernelEntry {
+            state: SlotState::Live,
+            generation: 1,
+            kernel_id: 0,
+            notify_apic_id,
+            nr_cpus: crate::system::online_cpus().len() as u32,
+            mem_bytes: crate::system::total_ram_bytes(),
+            heartbeat: 0,
+        };
+        window.write_entry(0, &me).ok_or(EINVAL)?;
+        Self::build(window, 0, 0)
+    }
+
+    /// A secondary's message layer: checks the header the primary wrote,
+    /// finds its own slot by its id and marks itself live.
+    pub fn new_secondary(info: &SecondaryInfo) -> Result<Arc<Self>> {
+        let window = Self::map(info.shared_base, info.shared_size)?;
+        let mut header = [0u8; window::TABLE_OFFSET];
+        window.map.read_bytes(0, &mut header).ok_or(EINVAL)?;
+        window::check_header(&header, &window.layout).map_err(|e| {
+            pr_err!("message layer: {}\n", e);
+            errno::eproto()
+        })?;
+        let slot = (1..KERNEL_SLOTS)
+            .find(|&slot| {
+                window.entry(slot).is_some_and(|e| {
+                    e.kernel_id == info.kernel_id
+                        && matches!(e.state, SlotState::Starting | SlotState::Live)
+                })
+            })
+            .ok_or_else(|| {
+                pr_err!("message layer: kernel {} is not in the kernel table\n", info.kernel_id);
+                ENOENT
+            })?;
+        window.set_state(slot, SlotState::Live).ok_or(EINVAL)?;
+        Self::build(window, slot, info.kernel_id)
+    }
+
+    fn map(base: u64, size: u64) -> Result<Arc<Window>> {
+        let layout = WindowLayout::for_window(size).map_err(|e| {
+            pr_err!("message layer: {}\n", e);
+            ENOSPC
+        })?;
+        let len = usize::try_from(size).map_err(|_| EINVAL)?;
+        // SAFETY: the shared window is reserved at boot in every kernel
+        // (the primary's popcorn.reserve=, a secondary's e820 map) and
+        // used by nothing else; other kernels write it concurrently, which
+        // is why only `PhysMapping`'s shared accessors are used on it.
+        let map = unsafe { PhysMapping::new(base, len)? };
+        Ok(Arc::new(Window { map, layout }, GFP_KERNEL)?)
+    }
+
+    fn build(window: Arc<Window>, self_slot: usize, self_id: u32) -> Result<Arc<Self>> {
+        let mut channels: [Option<Arc<Channel>>; KERNEL_SLOTS] = [const { None }; KERNEL_SLOTS];
+        for (slot, place) in channels.iter_mut().enumerate() {
+            if slot == self_slot {
+                continue;
+            }
+            let (Some(out), Some(inc)) = (window.ring(self_slot, slot), window.ring(slot, self_slot))
+            else {
+                return Err(EINVAL);
+            };
+            let generation = window.entry(slot).map_or(0, |e| e.generation);
+            let layout = window.layout.ring();
+            // Resume from the indexes in the window: fresh rings read 0,
+            // and a module reloaded in a running kernel continues.
+            *place = Some(Arc::pin_init(
+                pin_init!(Channel {
+                    slot,
+                    tx <- new_spinlock!(TxSide { sender: Sender::resume(out, layout), generation }),
+                    rx <- new_mutex!(RxSide { receiver: Receiver::resume(inc, layout), generation }),
+                    stats: PeerStats::default(),
+                }),
+                GFP_KERNEL,
+            )?);
+        }
+        Arc::pin_init(
+            pin_init!(MsgLayer {
+                window,
+                self_slot,
+                self_id,
+                channels,
+                handlers <- new_spinlock!([const { None }; (LAST_KIND + 1) as usize]),
+                pending <- new_mutex!(Pending {
+                    entries: [const { Waiting::Free }; MAX_PENDING],
+                    next_tag: 1,
+                }),
+                replied <- new_condvar!(),
+                poll: AtomicBool::new(false),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// This kernel's slot in the table.
+    pub fn self_slot(&self) -> usize {
+        self.self_slot
+    }
+
+    /// Largest message body a ring carries.
+    pub fn max_payload(&self) -> usize {
+        self.window.layout.ring().max_payload()
+    }
+
+    /// Slots in every ring.
+    pub fn ring_slots(&self) -> u32 {
+        self.window.layout.ring().nr_slots()
+    }
+
+    pub fn polling(&self) -> bool {
+        self.poll.load(Ordering::Relaxed)
+    }
+
+    pub fn set_polling(&self, on: bool) {
+        self.poll.store(on, Ordering::Relaxed);
+        // Let a sleeping receive thread see the change now.
+        RX_WAIT.wake();
+    }
+
+    /// The peer slot of kernel `id`, if it is live.
+    fn live_slot(&self, id: u32) -> Option<(usize, KernelEntry)> {
+        (0..KERNEL_SLOTS)
+            .filter(|&slot| slot != self.self_slot)
+            .find_map(|slot| {
+                let entry = self.window.entry(slot)?;
+                (entry.kernel_id == id && entry.state == SlotState::Live).then_some((slot, entry))
+            })
+    }
+
+    fn channel(&self, slot: usize) -> Option<&Arc<Channel>> {
+        self.channels.get(slot)?.as_ref()
+    }
+
+    /// Makes `handler` receive every message of `kind` (from
+    /// [`FIRST_USER_KIND`] to [`LAST_KIND`]). `EBUSY` if the kind is taken.
+    pub fn register(&self, kind: u16, handler: Arc<dyn MsgHandler>) -> Result {
+        if !(FIRST_USER_KIND..=LAST_KIND).contains(&kind) {
+            return Err(EINVAL);
+        }
+        let mut handlers = self.handlers.lock();
+        let place = handlers.get_mut(usize::from(kind)).ok_or(EINVAL)?;
+        if place.is_some() {
+            return Err(EBUSY);
+        }
+        *place = Some(handler);
+        Ok(())
+    }
+
+    /// Stops delivering `kind`; a call already running finishes with its
+    /// own reference to the handler.
+    pub fn unregister(&self, kind: u16) {
+        if let Some(place) = self.handlers.lock().get_mut(usize::from(kind)) {
+            *place = None;
+        }
+    }
+
+    /// Sends `body` as a message of `kind` to kernel `to`. Errors:
+    /// `EHOSTUNREACH` (no such live kernel), `EMSGSIZE` (longer than
+    /// [`MsgLayer::max_payload`]), `EAGAIN`/`ETIMEDOUT` (ring full, by
+    /// `mode`), `EIO` (the peer's side of the ring is corrupt and did not
+    /// recover).
+    pub fn send(&self, to: u32, kind: u16, body: &[u8], mode: SendMode) -> Result {
+        if !(FIRST_USER_KIND..=LAST_KIND).contains(&kind) {
+            return Err(EINVAL);
+        }
+        let (slot, _) = self.live_slot(to).ok_or(errno::ehostunreach())?;
+        self.send_to_slot(slot, kind, &[body], mode)
+    }
+
+    /// Sends one message to every live kernel; the first error wins, but
+    /// every peer is tried.
+    pub fn send_all(&self, kind: u16, body: &[u8], mode: SendMode) -> Result {
+        if !(FIRST_USER_KIND..=LAST_KIND).contains(&kind) {
+            return Err(EINVAL);
+        }
+        let mut result = Ok(());
+        for slot in (0..KERNEL_SLOTS).filter(|&s| s != self.self_slot) {
+            if self.window.entry(slot).is_some_and(|e| e.state == SlotState::Live) {
+                let sent = self.send_to_slot(slot, kind, &[body], mode);
+                if result.is_ok() {
+                    result = sent;
+                }
+            }
+        }
+        result
+    }
+
+    fn send_to_slot(&self, slot: usize, kind: u16, parts: &[&[u8]], mode: SendMode) -> Result {
+        let channel = self.channel(slot).ok_or(errno::ehostunreach())?;
+        let started = monotonic_ms();
+        let mut counted_full = false;
+        let mut recovered = false;
+        loop {
+            let entry = self.window.entry(slot).ok_or(errno::ehostunreach())?;
+            if entry.state != SlotState::Live {
+                return Err(errno::ehostunreach());
+            }
+            let result = {
+                let mut tx = channel.tx.lock();
+                if tx.generation != entry.generation {
+                    // A new kernel in that slot: the primary reset the rings.
+                    let ring = self.window.ring(self.self_slot, slot).ok_or(EINVAL)?;
+                    tx.sender = Sender::resume(ring, self.window.layout.ring());
+                    tx.generation = entry.generation;
+                }
+                tx.sender.send_parts(kind, parts)
+            };
+            match result {
+                Ok(sent) => {
+                    channel.stats.sent.fetch_add(1, Ordering::Relaxed);
+                    if sent.notify && !self.polling() {
+                        msg_ipi::send_msg_ipi(entry.notify_apic_id);
+                        channel.stats.ipis_sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Ok(());
+                }
+                Err(RingError::Full { .. }) => {
+                    if !counted_full {
+                        channel.stats.ring_full.fetch_add(1, Ordering::Relaxed);
+                        counted_full = true;
+                    }
+                    match mode {
+                        SendMode::NoWait => return Err(EAGAIN),
+                        SendMode::BestEffort => {
+                            channel.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                            return Ok(());
+                        }
+                        SendMode::Wait { timeout_ms } => {
+                            if monotonic_ms().saturating_sub(started) >= u64::from(timeout_ms) {
+                                return Err(errno::etimedout());
+                            }
+                            // The receiver is awake (its ring is not
+                            // empty); give it time to make room.
+                            wait_a_little(self.polling());
+                        }
+                    }
+                }
+                Err(RingError::BadIndexes { head, tail }) if !recovered => {
+                    // The peer's receiver jumped (it resynced after
+                    // garbage in our ring) or wrote nonsense: meet it
+                    // where it is and try once more.
+                    let abandoned = channel.tx.lock().sender.restart_at_tail();
+                    channel.stats.corrupt.fetch_add(1, Ordering::Relaxed);
+                    channel.stats.dropped.fetch_add(u64::from(abandoned), Ordering::Relaxed);
+                    pr_warn!(
+                        "message layer: ring to kernel {} had head {} tail {}; restarted at its tail\n",
+                        entry.kernel_id,
+                        head,
+                        tail
+                    );
+                    recovered = true;
+                }
+                Err(e) => return Err(ring_errno(e)),
+            }
+        }
+    }
+
+    /// Sends a request of `kind` to kernel `to` and waits up to
+    /// `timeout_ms` for the answer. Errors as [`MsgLayer::send`], plus
+    /// `ETIMEDOUT` (no answer), `EHOSTDOWN` (the peer went away while we
+    /// waited), `ENOBUFS` (too many requests in flight), `EINTR` (signal),
+    /// or the errno the peer's handler answered with.
+    pub fn request(&self, to: u32, kind: u16, body: &[u8], timeout_ms: u32) -> Result<KVec<u8>> {
+        if kind != KIND_PING && !(FIRST_USER_KIND..=LAST_KIND).contains(&kind) {
+            return Err(EINVAL);
+        }
+        let (slot, _) = self.live_slot(to).ok_or(errno::ehostunreach())?;
+        let (index, tag) = {
+            let mut pending = self.pending.lock();
+            let index = pending
+                .entries
+                .iter()
+                .position(|w| matches!(w, Waiting::Free))
+                .ok_or(errno::enobufs())?;
+            let tag = pending.next_tag;
+            pending.next_tag = tag.wrapping_add(1).max(1);
+            if let Some(place) = pending.entries.get_mut(index) {
+                *place = Waiting::Reply { tag, slot };
+            }
+            (index, tag)
+        };
+        let started = monotonic_ms();
+        let sent = self.send_to_slot(
+            slot,
+            kind | REQUEST,
+            &[&tag.to_le_bytes(), body],
+            SendMode::Wait { timeout_ms },
+        );
+        let result = match sent {
+            Ok(()) => self.wait_reply(index, started, timeout_ms),
+            Err(e) => Err(e),
+        };
+        if let Some(place) = self.pending.lock().entries.get_mut(index) {
+            *place = Waiting::Free;
+        }
+        result
+    }
+
+    fn wait_reply(&self, index: usize, started: u64, timeout_ms: u32) -> Result<KVec<u8>> {
+        let mut pending = self.pending.lock();
+        loop {
+            let entry = pending.entries.get_mut(index).ok_or(EINVAL)?;
+            if let Waiting::Done(_) = entry {
+                if let Waiting::Done(result) = core::mem::replace(entry, Waiting::Free) {
+                    return result;
+                }
+            }
+            let elapsed = monotonic_ms().saturating_sub(started);
+            let left = u64::from(timeout_ms).saturating_sub(elapsed);
+            if left == 0 {
+                return Err(errno::etimedout());
+            }
+            if self.polling() {
+                drop(pending);
+                wait_a_little(true);
+                pending = self.pending.lock();
+                continue;
+            }
+            let jiffies = kernel::time::msecs_to_jiffies(u32::try_from(left).unwrap_or(u32::MAX));
+            if let CondVarTimeoutResult::Signal { .. } =
+                self.replied.wait_interruptible_timeout(&mut pending, jiffies)
+            {
+                return Err(EINTR);
+            }
+        }
+    }
+
+    /// Completes the request waiting for `tag` from `slot`, if any (a late
+    /// answer to a request that timed out finds none and is dropped).
+    fn complete(&self, slot: usize, tag: u32, result: Result<KVec<u8>>) -> bool {
+        let mut pending = self.pending.lock();
+        let found = pending
+            .entries
+            .iter_mut()
+            .find(|w| matches!(w, Waiting::Reply { tag: t, slot: s } if *t == tag && *s == slot));
+        let Some(place) = found else {
+            return false;
+        };
+        *place = Waiting::Done(result);
+        drop(pending);
+        self.replied.notify_all();
+        true
+    }
+
+    /// Fails every request waiting for `slot` (its kernel went away).
+    fn fail_requests_to(&self, slot: usize) {
+        let mut pending = self.pending.lock();
+        let mut failed = false;
+        for place in pending.entries.iter_mut() {
+            if matches!(place, Waiting::Reply { slot: s, .. } if *s == slot) {
+                *place = Waiting::Done(Err(errno::ehostdown()));
+                failed = true;
+            }
+        }
+        drop(pending);
+        if failed {
+            self.replied.notify_all();
+        }
+    }
+
+    /// One round trip to kernel `to` with a [`PING_BYTES`] payload;
+    /// returns the round-trip time in nanoseconds.
+    pub fn ping(&self, to: u32) -> Result<u64> {
+        let mut body = [0u8; PING_BYTES];
+        for (i, byte) in body.iter_mut().enumerate() {
+            *byte = i as u8 ^ 0x5a;
+        }
+        let start = crate::kthread::monotonic_ns();
+        let reply = self.request(to, KIND_PING, &body, PING_TIMEOUT_MS)?;
+        let rtt = crate::kthread::monotonic_ns().saturating_sub(start);
+        if reply.as_slice() != body {
+            pr_err!("ping: kernel {} answered with different bytes\n", to);
+            return Err(EIO);
+        }
+        Ok(rtt)
+    }
+
+    // ---- The receive side ----
+
+    /// Takes up to [`BATCH`] frames from every live peer; returns how many.
+    fn drain_all(&self, buf: &mut [u8], woken: bool) -> usize {
+        let mut total = 0;
+        for slot in (0..KERNEL_SLOTS).filter(|&s| s != self.self_slot) {
+            total += self.drain(slot, buf, woken);
+        }
+        total
+    }
+
+    fn drain(&self, slot: usize, buf: &mut [u8], woken: bool) -> usize {
+        let (Some(channel), Some(entry)) = (self.channel(slot), self.window.entry(slot)) else {
+            return 0;
+        };
+        let mut rx = channel.rx.lock();
+        if rx.generation != entry.generation {
+            let Some(ring) = self.window.ring(slot, self.self_slot) else {
+                return 0;
+            };
+            rx.receiver = Receiver::resume(ring, self.window.layout.ring());
+            rx.generation = entry.generation;
+        }
+        if entry.state != SlotState::Live {
+            return 0;
+        }
+        let from = From {
+            id: entry.kernel_id,
+            slot,
+        };
+        let mut got = 0;
+        while got < BATCH {
+            match rx.receiver.receive(buf) {
+                Ok(Some(frame)) => {
+                    got += 1;
+                    channel.stats.received.fetch_add(1, Ordering::Relaxed);
+                    let body = buf.get(..frame.len).unwrap_or(&[]);
+                    self.dispatch(channel, from, frame.kind, body);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let dropped = rx.receiver.resync();
+                    channel.stats.corrupt.fetch_add(1, Ordering::Relaxed);
+                    channel.stats.dropped.fetch_add(u64::from(dropped), Ordering::Relaxed);
+                    if log_allowed() {
+                        pr_err!(
+                            "message layer: ring from kernel {}: {}; dropped {} slots and resynced\n",
+                            from.id,
+                            e,
+                            dropped
+                        );
+                    }
+                    break;
+                }
+            }
+        }
+        if woken && got > 0 {
+            channel.stats.ipis_received.fetch_add(1, Ordering::Relaxed);
+        }
+        got
+    }
+
+    fn dispatch(&self, channel: &Channel, from: From, kind: u16, body: &[u8]) {
+        if kind == KIND_REPLY {
+            let (Some(header), Some(rest)) = (body.get(..REPLY_HEADER_SIZE), body.get(REPLY_HEADER_SIZE..))
+            else {
+                self.drop_frame(channel, from, kind, "a reply without its header");
+                return;
+            };
+            let tag = read_u32(header, 0).unwrap_or(0);
+            let status = read_u32(header, 4).unwrap_or(0) as i32;
+            let result = match status {
+                0 => copy_of(rest),
+                // A peer's errno is data: only a valid errno becomes one.
+                -4095..=-1 => Err(Error::from_errno(status)),
+                _ => Err(EIO),
+            };
+            if !self.complete(from.slot, tag, result) {
+                self.drop_frame(channel, from, kind, "a reply nobody waits for");
+            }
+            return;
+        }
+        if kind & REQUEST != 0 {
+            let base = kind & !REQUEST;
+            let (Some(tag), Some(rest)) = (body.get(..TAG_SIZE), body.get(TAG_SIZE..)) else {
+                self.drop_frame(channel, from, kind, "a request without its tag");
+                return;
+            };
+            let answer = if base == KIND_PING {
+                copy_of(rest)
+            } else {
+                match self.handler(base) {
+                    Some(handler) => handler.on_request(from, rest),
+                    None => Err(errno::eopnotsupp()),
+                }
+            };
+            let (status, reply): (i32, &[u8]) = match &answer {
+                Ok(bytes) => (0, bytes.as_slice()),
+                Err(e) => (e.to_errno(), &[]),
+            };
+            let result = self.send_reply(from.slot, tag, status, reply);
+            if result.is_err() {
+                channel.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        }
+        match self.handler(kind) {
+            Some(handler) => handler.on_message(from, body),
+            None => self.drop_frame(channel, from, kind, "no handler for it"),
+        }
+    }
+
+    fn send_reply(&self, slot: usize, tag: &[u8], status: i32, body: &[u8]) -> Result {
+        // The receive thread must not wait long: the peer's receive thread
+        // may be waiting for room in our ring at the same time.
+        let started = monotonic_ms();
+        loop {
+            match self.send_to_slot(slot, KIND_REPLY, &[tag, &status.to_le_bytes(), body], SendMode::NoWait) {
+                Err(e) if e == EAGAIN && monotonic_ms().saturating_sub(started) < REPLY_WAIT_MS => {
+                    wait_a_little(self.polling())
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn handler(&self, kind: u16) -> Option<Arc<dyn MsgHandler>> {
+        self.handlers.lock().get(usize::from(kind))?.clone()
+    }
+
+    fn drop_frame(&self, channel: &Channel, from: From, kind: u16, why: &str) {
+        channel.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        if log_allowed() {
+            pr_warn!(
+                "message layer: dropped a message of kind {:#x} from kernel {}: {}\n",
+                kind,
+                from.id,
+                why
+            );
+        }
+    }
+
+    /// Tells every live peer's sender that we may sleep; `false` (and
+    /// nothing announced) if a frame is already waiting somewhere.
+    fn prepare_to_sleep(&self) -> bool {
+        let mut announced = 0;
+        for slot in (0..KERNEL_SLOTS).filter(|&s| s != self.self_slot) {
+            let Some(channel) = self.channel(slot) else { continue };
+            let rx = channel.rx.lock();
+            if !rx.receiver.prepare_to_sleep() {
+                drop(rx);
+                self.woken(announced);
+                return false;
+            }
+            announced = slot + 1;
+        }
+        true
+    }
+
+    /// Clears `waiting` on the rings of slots below `up_to`.
+    fn woken(&self, up_to: usize) {
+        for slot in (0..up_to.min(KERNEL_SLOTS)).filter(|&s| s != self.self_slot) {
+            if let Some(channel) = self.channel(slot) {
+                channel.rx.lock().receiver.woken();
+            }
+        }
+    }
+
+    // ---- Changes in the table ----
+
+    /// Called by the primary's loader before it starts a kernel in `slot`:
+    /// fresh rings to and from the slot, then its entry with a new
+    /// generation, state `starting`.
+    pub fn announce_start(&self, slot: usize, kernel_id: u32, notify_apic_id: u32, nr_cpus: u32, mem_bytes: u64) -> Result {
+        if slot == self.self_slot || slot >= KERNEL_SLOTS {
+            return Err(EINVAL);
+        }
+        let generation = self.window.entry(slot).map_or(0, |e| e.generation).wrapping_add(1);
+        for other in (0..KERNEL_SLOTS).filter(|&o| o != slot) {
+            for (from, to) in [(slot, other), (other, slot)] {
+                if let Some(ring) = self.window.ring(from, to) {
+                    ring::init(&ring);
+                }
+            }
+        }
+        fence(Ordering::SeqCst);
+        let entry = KernelEntry {
+            state: SlotState::Starting,
+            generation,
+            kernel_id,
+            notify_apic_id,
+            nr_cpus,
+            mem_bytes,
+            heartbeat: 0,
+        };
+        self.window.write_entry(slot, &entry).ok_or(EINVAL)
+    }
+
+    /// Called by the primary's loader once the kernel in `slot` has
+    /// stopped or crashed: it leaves the table.
+    pub fn announce_end(&self, slot: usize) {
+        if slot != self.self_slot {
+            let _ = self.window.set_state(slot, SlotState::Gone);
+            self.fail_requests_to(slot);
+        }
+    }
+
+    /// Scribbles over this kernel's ring to kernel `to`, as a misbehaving
+    /// kernel would: first frames of random bytes, then a random `head`.
+    /// For the robustness test (`msgtest/corrupt`); the peer must log,
+    /// drop and carry on, and the ring must recover.
+    pub fn scribble(&self, to: u32) -> Result {
+        let (slot, entry) = self.live_slot(to).ok_or(errno::ehostunreach())?;
+        let channel = self.channel(slot).ok_or(errno::ehostunreach())?;
+        let ring = self.window.layout.ring();
+        let mut garbage = [0u8; 8 * ring::SLOT_SIZE];
+        fill_random(&mut garbage);
+        {
+            let tx = channel.tx.lock();
+            let mem = tx.sender.memory();
+            let head = mem.load_head();
+            let at = (head as usize % ring.nr_slots() as usize) * ring::SLOT_SIZE;
+            let room = ring.slot_area().saturating_sub(at).min(garbage.len());
+            mem.write_slots(at, garbage.get(..room).unwrap_or(&[]));
+            mem.store_head(head.wrapping_add((room / ring::SLOT_SIZE) as u32));
+        }
+        msg_ipi::send_msg_ipi(entry.notify_apic_id);
+        crate::kthread::sleep_ms(200);
+        {
+            let tx = channel.tx.lock();
+            let mut word = [0u8; 4];
+            fill_random(&mut word);
+            tx.sender.memory().store_head(u32::from_le_bytes(word));
+        }
+        msg_ipi::send_msg_ipi(entry.notify_apic_id);
+        pr_warn!("message layer: wrote garbage into the ring to kernel {} (test)\n", to);
+        Ok(())
+    }
+
+    /// The table as the peer watcher sees it.
+    fn peer_entry(&self, slot: usize) -> Option<KernelEntry> {
+        if slot == self.self_slot {
+            return None;
+        }
+        self.window.entry(slot)
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for MsgLayer {
+    fn drop(self: Pin<&mut Self>) {
+        // Present but not talking: peers stop sending to us. The primary
+        // going away ends every kernel, so it simply leaves.
+        let state = if self.self_slot == 0 {
+            SlotState::Gone
+        } else {
+            SlotState::Starting
+        };
+        let _ = self.window.set_state(self.self_slot, state);
+    }
+}
+
+fn copy_of(bytes: &[u8]) -> Result<KVec<u8>> {
+    let mut copy = KVec::new();
+    copy.extend_from_slice(bytes, GFP_KERNEL)?;
+    Ok(copy)
+}
+
+fn fill_random(bytes: &mut [u8]) {
+    // SAFETY: writes exactly `bytes.len()` bytes into `bytes`.
+    unsafe { kernel::bindings::get_random_bytes(bytes.as_mut_ptr().cast(), bytes.len()) };
+}
+
+/// Gives the other side a moment: a short sleep, or in polling mode a
+/// reschedule point only.
+fn wait_a_little(polling: bool) {
+    if polling {
+        crate::kthread::cond_resched();
+    } else {
+        crate::kthread::sleep_us(20, 100);
+    }
+}
+
+/// The receive thread's body.
+struct RxThread(Arc<MsgLayer>);
+
+impl ThreadBody for RxThread {
+    fn run(&self, ctx: &ThreadContext) {
+        let msg = &self.0;
+        let mut buf = KVec::new();
+        if buf.extend_with(msg.max_payload(), 0u8, GFP_KERNEL).is_err() {
+            pr_err!("message layer: no memory for the receive buffer; not receiving\n");
+            return;
+        }
+        let mut woken = false;
+        while !ctx.should_stop() {
+            let got = msg.drain_all(buf.as_mut_slice(), woken);
+            woken = false;
+            if got > 0 || msg.polling() {
+                crate::kthread::cond_resched();
+                continue;
+            }
+            // Announce the sleep on every ring (under the rings' locks, so
+            // while still running), then queue on the wait queue and sleep
+            // unless an interrupt came in between: a sender that published
+            // after our last look saw `waiting` and interrupted us, which
+            // set KICKED, or wakes us once we are queued.
+            KICKED.store(false, Ordering::SeqCst);
+            if !msg.prepare_to_sleep() {
+                continue;
+            }
+            RX_WAIT.sleep_unless(RX_IDLE_MS, || {
+                KICKED.load(Ordering::SeqCst) || ctx.should_stop()
+            });
+            msg.woken(KERNEL_SLOTS);
+            woken = true;
+        }
+    }
+}
+
+/// Refreshes `peers/` and fails requests to kernels that left.
+#[pin_data]
+struct PeerWatch {
+    msg: Arc<MsgLayer>,
+    #[pin]
+    dirs: Mutex<PeerDirs>,
+}
+
+struct PeerDirs {
+    /// Per slot: the generation shown and its directory. Declared before
+    /// `root` so that the children go first.
+    shown: [Option<(u32, Dir)>; KERNEL_SLOTS],
+    root: Dir,
+    /// Per slot: whether it was live at the last look.
+    live: [bool; KERNEL_SLOTS],
+}
+
+impl ThreadBody for PeerWatch {
+    fn run(&self, ctx: &ThreadContext) {
+        while !ctx.should_stop() {
+            self.refresh();
+            ctx.sleep_ms(PEER_WATCH_MS);
+        }
+    }
+}
+
+impl PeerWatch {
+    fn refresh(&self) {
+        let mut dirs = self.dirs.lock();
+        let dirs = &mut *dirs;
+        for slot in 0..KERNEL_SLOTS {
+            let entry = self.msg.peer_entry(slot);
+            let live = entry.is_some_and(|e| e.state == SlotState::Live);
+            let was_live = dirs.live.get(slot).copied().unwrap_or(false);
+            if was_live && !live {
+                self.msg.fail_requests_to(slot);
+            }
+            if let Some(place) = dirs.live.get_mut(slot) {
+                *place = live;
+            }
+            let Some(entry) = entry else { continue };
+            let Some(shown) = dirs.shown.get_mut(slot) else { continue };
+            let current = shown.as_ref().map(|(generation, _)| *generation);
+            let wanted = match entry.state {
+                SlotState::Empty => None,
+                _ if entry.generation == 0 => None,
+                _ => Some(entry.generation),
+            };
+            if current == wanted {
+                continue;
+            }
+            // A new kernel in the slot (or none): its directory replaces
+            // the old one, with counters from zero.
+            *shown = None;
+            if let (Some(generation), Some(channel)) = (wanted, self.msg.channel(slot)) {
+                channel.stats.reset();
+                match peer_dir(&dirs.root, &self.msg, channel, entry.kernel_id) {
+                    Ok(dir) => *shown = Some((generation, dir)),
+                    Err(e) => pr_err!("cannot create peers/{}: {:?}\n", entry.kernel_id, e),
+                }
+            }
+        }
+    }
+}
+
+/// `peers/<id>/`: one directory per kernel this one can talk to.
+fn peer_dir(root: &Dir, msg: &Arc<MsgLayer>, channel: &Arc<Channel>, id: u32) -> Result<Dir> {
+    let name = CString::try_from_fmt(fmt!("{}", id))?;
+    let mut dir = root.new_child(&name)?;
+    dir.add_file(c_str!("id"), Constant(id))?;
+    dir.add_file(c_str!("slot"), Constant(channel.slot))?;
+    dir.add_file(c_str!("state"), PeerStateFile(msg.clone(), channel.slot))?;
+    for (index, name) in PeerStats::NAMES.iter().enumerate() {
+        dir.add_file(name, CounterFile(channel.clone(), index))?;
+    }
+    dir.add_file(c_str!("ping"), PingFile(msg.clone(), id))?;
+    Ok(dir)
+}
+
+/// `peers/<id>/state`: the peer's state in the table, now.
+struct PeerStateFile(Arc<MsgLayer>, usize);
+
+#[vtable]
+impl AttributeOps for PeerStateFile {
+    fn show(&self, out: &mut Page<'_>) -> Result {
+        let name = match self.0.peer_entry(self.1).map(|e| e.state) {
+            Some(SlotState::Live) => "live",
+            Some(SlotState::Starting) => "starting",
+            Some(SlotState::Gone) => "gone",
+            Some(SlotState::Empty) | None => "empty",
+        };
+        writeln!(out, "{}", name).map_err(|_| EFBIG)
+    }
+}
+
+/// One counter of `peers/<id>/`, by its index in [`PeerStats::NAMES`].
+struct CounterFile(Arc<Channel>, usize);
+
+#[vtable]
+impl AttributeOps for CounterFile {
+    fn show(&self, out: &mut Page<'_>) -> Result {
+        let counters = self.0.stats.all();
+        let value = counters.get(self.1).ok_or(EINVAL)?.load(Ordering::Relaxed);
+        writeln!(out, "{}", value).map_err(|_| EFBIG)
+    }
+}
+
+/// `peers/<id>/ping`: each read is one round trip; it shows the time in
+/// nanoseconds, or fails with the request's errno.
+struct PingFile(Arc<MsgLayer>, u32);
+
+#[vtable]
+impl AttributeOps for PingFile {
+    fn show(&self, out: &mut Page<'_>) -> Result {
+        let rtt = self.0.ping(self.1)?;
+        writeln!(out, "{}", rtt).map_err(|_| EFBIG)
+    }
+}
+
+/// `msg/poll`: 1 for polling mode, 0 for interrupts (the default).
+struct PollFile(Arc<MsgLayer>);
+
+#[vtable]
+impl AttributeOps for PollFile {
+    fn show(&self, out: &mut Page<'_>) -> Result {
+        writeln!(out, "{}", u8::from(self.0.polling())).map_err(|_| EFBIG)
+    }
+
+    fn store(&self, input: &[u8]) -> Result {
+        match input.strip_suffix(b"\n").unwrap_or(input) {
+            b"0" => self.0.set_polling(false),
+            b"1" => self.0.set_polling(true),
+            _ => {
+                pr_err!("msg/poll: write 0 (interrupts) or 1 (polling)\n");
+                return Err(EINVAL);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The running message layer: its threads and files.
+/// Dropping it stops them (receive thread, watcher and its directories)
+/// before the layer itself goes.
+pub struct MsgService {
+    // Field order is drop order.
+    _rx: KThread<RxThread>,
+    _watch: KThread<PeerWatch>,
+    _dir: Dir,
+    layer: Arc<MsgLayer>,
+}
+
+impl MsgService {
+    /// Starts the layer's threads and files under `root` (`msg/`, `peers/`).
+    pub fn start(root: &Dir, layer: Arc<MsgLayer>) -> Result<Self> {
+        RX_WAIT.init(c_str!("popcorn_rx"));
+        let mut dir = root.new_child(c_str!("msg"))?;
+        dir.add_file(c_str!("slot"), Constant(layer.self_slot()))?;
+        dir.add_file(c_str!("ring_slots"), Constant(layer.ring_slots()))?;
+        dir.add_file(c_str!("max_payload"), Constant(layer.max_payload()))?;
+        dir.add_file(c_str!("poll"), PollFile(layer.clone()))?;
+        let peers_root = root.new_child(c_str!("peers"))?;
+        let watched = layer.clone();
+        let watch = Arc::pin_init(
+            pin_init!(PeerWatch {
+                msg: watched,
+                dirs <- new_mutex!(PeerDirs {
+                    root: peers_root,
+                    shown: [const { None }; KERNEL_SLOTS],
+                    live: [false; KERNEL_SLOTS],
+                }),
+            }),
+            GFP_KERNEL,
+        )?;
+        let watch = KThread::spawn(c_str!("popcorn-peers"), watch)?;
+        let rx = KThread::spawn(c_str!("popcorn-rx"), Arc::new(RxThread(layer.clone()), GFP_KERNEL)?)?;
+        Ok(MsgService {
+            _rx: rx,
+            _watch: watch,
+            _dir: dir,
+            layer,
+        })
+    }
+
+    pub fn layer(&self) -> &Arc<MsgLayer> {
+        &self.layer
+    }
+}

@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `/sys/kernel/popcorn/msgtest/`: root-only tools that exercise the
+//! message layer from the inside, for the test scenarios (see
+//! `docs/message-layer.md`).
+//!
+//! ```text
+//! msgtest/
+//!     stress            write "ID COUNT [SEED]": send COUNT messages of
+//!                       pseudo-random sizes and contents to kernel ID;
+//!                       the write returns when all are in the ring, or
+//!                       fails with the send's errno
+//!     stress_received   messages that arrived intact and in order
+//!     stress_errors     messages that arrived lost, repeated, out of
+//!                       order, or with the wrong size or bytes
+//!     rx_delay_us       make the receiver slow: sleep this long per
+//!                       stress message (ring-full test)
+//!     corrupt           write an ID: scribble over our ring to it
+//! ```
+//!
+//! Every stress message carries its number in the stream and the stream's
+//! seed; size and bytes follow from both, so the receiver checks each one
+//! completely without any shared state beyond the ring.
+
+use core::fmt::Write;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use kernel::{alloc::KVec, c_str, new_spinlock, prelude::*, sync::{Arc, SpinLock}};
+
+use crate::kthread::monotonic_ms;
+use crate::le::read_u32;
+use crate::msg::{From, MsgHandler, MsgLayer, SendMode, FIRST_USER_KIND};
+use crate::sysfs::{AttributeOps, Dir, Page};
+use crate::window::KERNEL_SLOTS;
+
+/// The stress messages' kind.
+const KIND_STRESS: u16 = FIRST_USER_KIND;
+/// Stream number and seed.
+const STRESS_HEADER: usize = 8;
+/// How long one stress message may wait for room in the ring.
+const STRESS_SEND_TIMEOUT_MS: u32 = 10_000;
+/// Most messages one write may ask for.
+const MAX_STRESS_COUNT: u32 = 10_000_000;
+
+/// A small, fast generator (SplitMix64): the stream's sizes and bytes.
+struct Mix(u64);
+
+impl Mix {
+    fn new(seed: u32, number: u32) -> Self {
+        Mix((u64::from(seed) << 32 | u64::from(number)) ^ 0x9e37_79b9_7f4a_7c15)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// Size of message `number` of stream `seed`: mostly up to 1 KiB, one in
+/// 64 up to the largest the ring carries.
+fn stress_len(seed: u32, number: u32, max: usize) -> usize {
+    let r = Mix::new(seed, number).next() as usize;
+    let room = max.saturating_sub(STRESS_HEADER).max(1);
+    let body = if number % 64 == 63 { r % room } else { r % room.min(1017) };
+    STRESS_HEADER + body
+}
+
+/// Fills `out` with the bytes of message `number` after its header.
+fn stress_bytes(seed: u32, number: u32, out: &mut [u8]) {
+    let mut mix = Mix::new(seed ^ 0xa5a5_a5a5, number);
+    for chunk in out.chunks_mut(8) {
+        let word = mix.next().to_le_bytes();
+        chunk.copy_from_slice(word.get(..chunk.len()).unwrap_or(&[]));
+    }
+}
+
+/// Where each sender's stream is.
+struct StreamState {
+    next: [Option<u32>; KERNEL_SLOTS],
+    /// Scratch space to regenerate a message's bytes.
+    expected: KVec<u8>,
+}
+
+/// Receives and checks stress messages.
+#[pin_data]
+struct StressReceiver {
+    #[pin]
+    streams: SpinLock<StreamState>,
+    received: AtomicU64,
+    errors: AtomicU64,
+    delay_us: AtomicU32,
+    max_payload: usize,
+}
+
+impl StressReceiver {
+    fn check(&self, from: From, body: &[u8]) -> core::result::Result<(), &'static str> {
+        let number = read_u32(body, 0).ok_or("shorter than its header")?;
+        let seed = read_u32(body, 4).ok_or("shorter than its header")?;
+        let mut streams = self.streams.lock();
+        let streams = &mut *streams;
+        let next = streams.next.get_mut(from.slot).ok_or("from an unknown slot")?;
+        // Message 0 starts a new stream.
+        let expected_number = if number == 0 { 0 } else { next.unwrap_or(0) };
+        *next = Some(number.wrapping_add(1));
+        if number != expected_number {
+            return Err("out of order (lost, repeated or reordered)");
+        }
+        if body.len() != stress_len(seed, number, self.max_payload) {
+            return Err("of the wrong size");
+        }
+        let data = body.get(STRESS_HEADER..).ok_or("shorter than its header")?;
+        let expected = streams.expected.get_mut(..data.len()).ok_or("too large")?;
+        stress_bytes(seed, number, expected);
+        if expected != data {
+            return Err("with the wrong bytes");
+        }
+        Ok(())
+    }
+}
+
+impl MsgHandler for StressReceiver {
+    fn on_message(&self, from: From, body: &[u8]) {
+        match self.check(from, body) {
+            Ok(()) => {
+                self.received.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(why) => {
+                let errors = self.errors.fetch_add(1, Ordering::Relaxed);
+                if errors < 5 {
+                    pr_err!(
+                        "msgtest: a stress message from kernel {} arrived {}\n",
+                        from.id,
+                        why
+                    );
+                }
+            }
+        }
+        let delay = self.delay_us.load(Ordering::Relaxed);
+        if delay > 0 {
+            crate::kthread::sleep_us(delay, delay.saturating_add(delay / 4));
+        }
+    }
+}
+
+/// Sends one stress stream; the body of a write to `stress`.
+fn stress(msg: &MsgLayer, to: u32, count: u32, seed: u32) -> Result {
+    let max = msg.max_payload();
+    let mut buf = KVec::new();
+    buf.extend_with(max, 0u8, GFP_KERNEL)?;
+    let started = monotonic_ms();
+    let mut bytes = 0u64;
+    for number in 0..count {
+        let len = stress_len(seed, number, max);
+        let message = buf.get_mut(..len).ok_or(EINVAL)?;
+        let (header, data) = message.split_at_mut(STRESS_HEADER);
+        header[..4].copy_from_slice(&number.to_le_bytes());
+        header[4..].copy_from_slice(&seed.to_le_bytes());
+        stress_bytes(seed, number, data);
+        let mode = SendMode::Wait {
+            timeout_ms: STRESS_SEND_TIMEOUT_MS,
+        };
+        msg.send(to, KIND_STRESS, message, mode).inspect_err(|e| {
+            pr_err!(
+                "msgtest: stress message {} of {} to kernel {} failed: {:?}\n",
+                number,
+                count,
+                to,
+                e
+            );
+        })?;
+        bytes += len as u64;
+        if number % 256 == 255 {
+            crate::kthread::cond_resched();
+        }
+    }
+    pr_info!(
+        "msgtest: sent {} stress messages ({} bytes) to kernel {} in {} ms\n",
+        count,
+        bytes,
+        to,
+        monotonic_ms().saturating_sub(started)
+    );
+    Ok(())
+}
+
+/// Splits a write into at most `N` numbers.
+fn numbers<const N: usize>(input: &[u8], what: &str) -> Result<([u32; N], usize)> {
+    let text = core::str::from_utf8(input).map_err(|_| EINVAL)?;
+    let mut out = [0u32; N];
+    let mut n = 0;
+    for word in text.split_whitespace() {
+        let place = out.get_mut(n).ok_or_else(|| {
+            pr_err!("msgtest/{}: too many values\n", what);
+            EINVAL
+        })?;
+        *place = word.parse().map_err(|_| {
+            pr_err!("msgtest/{}: '{}' is not a number\n", what, word);
+            EINVAL
+        })?;
+        n += 1;
+    }
+    Ok((out, n))
+}
+
+struct StressFile(Arc<MsgLayer>);
+
+#[vtable]
+impl AttributeOps for StressFile {
+    fn store(&self, input: &[u8]) -> Result {
+        let ([to, count, seed], n) = numbers::<3>(input, "stress")?;
+        if n < 2 || count == 0 || count > MAX_STRESS_COUNT {
+            pr_err!("msgtest/stress: write 'ID COUNT [SEED]', COUNT from 1 to {}\n", MAX_STRESS_COUNT);
+            return Err(EINVAL);
+        }
+        let seed = if n == 3 { seed } else { 1 };
+        stress(&self.0, to, count, seed)
+    }
+}
+
+struct CorruptFile(Arc<MsgLayer>);
+
+#[vtable]
+impl AttributeOps for CorruptFile {
+    fn store(&self, input: &[u8]) -> Result {
+        let ([to], n) = numbers::<1>(input, "corrupt")?;
+        if n != 1 {
+            return Err(EINVAL);
+        }
+        self.0.scribble(to)
+    }
+}
+
+struct ReceivedFile(Arc<StressReceiver>, bool);
+
+#[vtable]
+impl AttributeOps for ReceivedFile {
+    fn show(&self, out: &mut Page<'_>) -> Result {
+        let counter = if self.1 { &self.0.errors } else { &self.0.received };
+        writeln!(out, "{}", counter.load(Ordering::Relaxed)).map_err(|_| EFBIG)
+    }
+}
+
+struct DelayFile(Arc<StressReceiver>);
+
+#[vtable]
+impl AttributeOps for DelayFile {
+    fn show(&self, out: &mut Page<'_>) -> Result {
+        writeln!(out, "{}", self.0.delay_us.load(Ordering::Relaxed)).map_err(|_| EFBIG)
+    }
+
+    fn store(&self, input: &[u8]) -> Result {
+        let ([delay], n) = numbers::<1>(input, "rx_delay_us")?;
+        if n != 1 || delay > 1_000_000 {
+            pr_err!("msgtest/rx_delay_us: write microseconds, at most 1000000\n");
+            return Err(EINVAL);
+        }
+        self.0.delay_us.store(delay, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The `msgtest/` directory and the stress receiver's registration.
+pub struct MsgTest {
+    _dir: Dir,
+    msg: Arc<MsgLayer>,
+}
+
+impl MsgTest {
+    pub fn new(root: &Dir, msg: &Arc<MsgLayer>) -> Result<Self> {
+        let mut expected = KVec::new();
+        expected.extend_with(msg.max_payload(), 0u8, GFP_KERNEL)?;
+        let receiver = Arc::pin_init(
+            pin_init!(StressReceiver {
+                streams <- new_spinlock!(StreamState {
+                    next: [None; KERNEL_SLOTS],
+                    expected,
+                }),
+                received: AtomicU64::new(0),
+                errors: AtomicU64::new(0),
+                delay_us: AtomicU32::new(0),
+                max_payload: msg.max_payload(),
+            }),
+            GFP_KERNEL,
+        )?;
+        let mut dir = root.new_child(c_str!("msgtest"))?;
+        dir.add_file(c_str!("stress"), StressFile(msg.clone()))?;
+        dir.add_file(c_str!("stress_received"), ReceivedFile(receiver.clone(), false))?;
+        dir.add_file(c_str!("stress_errors"), ReceivedFile(receiver.clone(), true))?;
+        dir.add_file(c_str!("rx_delay_us"), DelayFile(receiver.clone()))?;
+        dir.add_file(c_str!("corrupt"), CorruptFile(msg.clone()))?;
+        msg.register(KIND_STRESS, receiver)?;
+        Ok(MsgTest {
+            _dir: dir,
+            msg: msg.clone(),
+        })
+    }
+}
+
+impl Drop for MsgTest {
+    fn drop(&mut self) {
+        self.msg.unregister(KIND_STRESS);
+    }
+}
