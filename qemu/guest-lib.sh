@@ -145,3 +145,23 @@ wait_peer() {
 	wait_until 120 "kernel $1 never became a live peer" peer_is live "$1"
 	echo "ok: kernel $1 is a live peer"
 }
+
+# stress_exchange PEER COUNT SEED: sends COUNT stress messages to kernel
+# PEER (msgtest/stress), then waits until this kernel has received COUNT
+# stress messages in all, intact and in order, and checks that nothing was
+# dropped or found corrupt on the channel meanwhile. (The peer sends its
+# own stream at the same time; whichever is first does not matter.)
+stress_exchange() {
+	dir=/sys/kernel/popcorn/peers/$1
+	dropped=$(cat $dir/dropped)
+	corrupt=$(cat $dir/corrupt)
+	echo "$1 $2 $3" >/sys/kernel/popcorn/msgtest/stress
+	echo "ok: $2 messages sent to kernel $1"
+	wait_until 600 "kernel $1's messages did not all arrive" \
+		at_least /sys/kernel/popcorn/msgtest/stress_received "$2"
+	check_value /sys/kernel/popcorn/msgtest/stress_received "$2"
+	check_value /sys/kernel/popcorn/msgtest/stress_errors 0
+	check_value $dir/dropped "$dropped"
+	check_value $dir/corrupt "$corrupt"
+	echo "ring to kernel $1 full $(cat $dir/ring_full) times, $(cat $dir/ipis_sent) interrupts sent"
+}

@@ -34,12 +34,11 @@ for id in 1 2; do
 	check_value /sys/kernel/popcorn/peers/$id/dropped 0
 	check_value /sys/kernel/popcorn/peers/$id/corrupt 0
 done
-echo 2 >/sys/kernel/popcorn/shutdown
+wait_state 2 stopped 120
 check_value /sys/kernel/popcorn/peers/2/state gone
 check_fails "No route to host" cat /sys/kernel/popcorn/peers/2/ping
 check_fails "not running" popcornctl ping 2 -c 1
-popcornctl ping 1 -c 2 -i 0.1
-echo 1 >/sys/kernel/popcorn/shutdown
+wait_state 1 stopped 120
 check_value /sys/devices/system/cpu/online 0-5
 rmmod popcorn_msg
 echo "msg-ping: all checks passed"

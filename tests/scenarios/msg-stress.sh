@@ -14,15 +14,7 @@
 insmod popcorn_msg.ko
 boot_request "cpus=2-3 mem=256M initrd=/extra/stress.cpio.gz"
 wait_peer 1
-echo "1 100000 3" >/sys/kernel/popcorn/msgtest/stress
-echo "ok: 100000 messages sent to kernel 1"
-wait_until 600 "kernel 1's messages did not all arrive" \
-	at_least /sys/kernel/popcorn/msgtest/stress_received 100000
-check_value /sys/kernel/popcorn/msgtest/stress_received 100000
-check_value /sys/kernel/popcorn/msgtest/stress_errors 0
-check_value /sys/kernel/popcorn/peers/1/dropped 0
-check_value /sys/kernel/popcorn/peers/1/corrupt 0
-echo "ring full $(cat /sys/kernel/popcorn/peers/1/ring_full) times, $(cat /sys/kernel/popcorn/peers/1/ipis_sent) interrupts sent"
+stress_exchange 1 100000 3
 wait_state 1 stopped 300
 check_value /sys/kernel/popcorn/peers/1/state gone
 rmmod popcorn_msg

@@ -1,0 +1,14 @@
+# Runs inside secondary kernel 1 (msg-garbage): writes garbage into its own
+# ring to the primary, as a broken kernel would, then checks that the ring
+# recovered and messages flow both ways; powers off when done.
+. /usr/share/popcorn/lib.sh
+
+insmod popcorn_msg.ko
+wait_peer 0
+popcornctl ping 0 -c 2 -i 0.1
+echo 0 >/sys/kernel/popcorn/msgtest/corrupt
+# The first send after the primary resynced finds the ring moved and
+# restarts at its tail.
+popcornctl ping 0 -c 3 -i 0.1
+stress_exchange 0 5000 8
+echo "inside: all checks passed"

@@ -1,0 +1,30 @@
+# Garbage in a ring: a secondary scribbles over its ring to the primary
+# (frames of random bytes, then a random head). The primary logs it, drops
+# what was in the ring, keeps running, and the channel works again.
+# cmdline: popcorn.reserve=1G,kernels=1
+# popcorn: smp=4 mem=2G timeout=900
+# secondary: garbage inside/msg-garbage.sh
+# expect ttyS1: wrote garbage into the ring to kernel 0
+# expect ttyS1: inside: all checks passed
+# expect ttyS1: message layer: ring to kernel 0 had head .*; restarted at its tail
+# expect ttyS0: message layer: ring from kernel 1: .*dropped .* slots and resynced
+. /usr/share/popcorn/lib.sh
+
+insmod popcorn_msg.ko
+boot_request "cpus=2-3 mem=256M initrd=/extra/garbage.cpio.gz"
+wait_peer 1
+wait_until 300 "the primary never saw the garbage" at_least /sys/kernel/popcorn/peers/1/corrupt 1
+# After the garbage the secondary sends a stream; it arrives intact.
+wait_until 300 "kernel 1's stream after the garbage did not arrive" \
+	at_least /sys/kernel/popcorn/msgtest/stress_received 5000
+check_value /sys/kernel/popcorn/msgtest/stress_received 5000
+check_value /sys/kernel/popcorn/msgtest/stress_errors 0
+popcornctl ping 1 -c 3 -i 0.1
+corrupt=$(cat /sys/kernel/popcorn/peers/1/corrupt)
+echo "ok: $corrupt corrupt rings detected, $(cat /sys/kernel/popcorn/peers/1/dropped) slots dropped"
+# Our stream to it; the secondary checks it and powers off.
+echo "1 5000 4" >/sys/kernel/popcorn/msgtest/stress
+wait_state 1 stopped 120
+check_value /sys/devices/system/cpu/online 0-3
+rmmod popcorn_msg
+echo "msg-garbage: all checks passed"

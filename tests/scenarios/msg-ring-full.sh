@@ -1,0 +1,26 @@
+# Back-pressure: a receiver that handles a message every 2 ms; the sender
+# fills the ring, waits for room (peers/1/ring_full counts it) and loses
+# nothing. A sender asking for too much is refused.
+# cmdline: popcorn.reserve=1G,kernels=1
+# popcorn: smp=4 mem=2G timeout=900
+# secondary: slow inside/msg-slow.sh
+# expect ttyS1: inside: all checks passed
+# expect ttyS1: POPCORN-SCENARIO-EXIT: 0
+. /usr/share/popcorn/lib.sh
+
+insmod popcorn_msg.ko
+check_fails "Invalid argument" write_to /sys/kernel/popcorn/msgtest/stress "1"
+check_fails "Invalid argument" write_to /sys/kernel/popcorn/msgtest/stress "1 0"
+check_fails "Invalid argument" write_to /sys/kernel/popcorn/msgtest/stress "1 x"
+check_fails "No route to host" write_to /sys/kernel/popcorn/msgtest/stress "1 10"
+boot_request "cpus=2-3 mem=256M initrd=/extra/slow.cpio.gz"
+wait_peer 1
+echo "1 3000 11" >/sys/kernel/popcorn/msgtest/stress
+full=$(cat /sys/kernel/popcorn/peers/1/ring_full)
+[ "$full" -gt 0 ] || fail "the sender never found the ring full"
+echo "ok: the sender found the ring full $full times and waited"
+check_value /sys/kernel/popcorn/peers/1/sent 3000
+check_value /sys/kernel/popcorn/peers/1/dropped 0
+wait_state 1 stopped 300
+rmmod popcorn_msg
+echo "msg-ring-full: all checks passed"
