@@ -16,7 +16,22 @@
 //!     rx_delay_us       make the receiver slow: sleep this long per
 //!                       stress message (ring-full test)
 //!     corrupt           write an ID: scribble over our ring to it
+//!     bench_rtt         write "ID COUNT SIZE": COUNT requests of SIZE
+//!                       bytes to kernel ID, one after the other
+//!     bench_tput        write "ID COUNT SIZE": COUNT one-way messages of
+//!                       SIZE bytes as fast as the ring takes them, then
+//!                       one request (all were handled when it returns)
+//!     bench_local_rtt   write "CPU COUNT": COUNT synchronous
+//!                       smp_call_function_single() calls to CPU, the
+//!                       in-kernel cross-CPU round trip (run the writer
+//!                       on another CPU, e.g. with taskset)
+//!     bench_memcpy      write "SIZE COUNT": COUNT copies of SIZE bytes
+//!                       through two 4 MiB buffers
+//!     bench_ns          the last benchmark's mean time per operation
 //! ```
+//!
+//! The benchmarks (`make bench`, tests/bench/run) report ratios of these
+//! figures measured in the same guest.
 //!
 //! Every stress message carries its number in the stream and the stream's
 //! seed; size and bytes follow from both, so the receiver checks each one
@@ -34,6 +49,12 @@ use crate::window::KERNEL_SLOTS;
 
 /// The stress messages' kind.
 const KIND_STRESS: u16 = FIRST_USER_KIND;
+/// Throughput benchmark messages, dropped on arrival.
+const KIND_BENCH: u16 = FIRST_USER_KIND + 1;
+/// Largest COUNT a benchmark write takes.
+const MAX_BENCH_COUNT: u32 = 10_000_000;
+/// Size of each memcpy benchmark buffer.
+const MEMCPY_BUFFER: usize = 4 << 20;
 /// Stream number and seed.
 const STRESS_HEADER: usize = 8;
 /// How long one stress message may wait for room in the ring.
@@ -261,6 +282,140 @@ impl AttributeOps for DelayFile {
     }
 }
 
+/// Receives throughput-benchmark messages: nothing to do but count.
+struct BenchSink;
+
+impl MsgHandler for BenchSink {}
+
+/// The last benchmark's mean nanoseconds per operation.
+static BENCH_NS: AtomicU64 = AtomicU64::new(0);
+
+fn record(what: &str, count: u32, started_ns: u64) {
+    let total = crate::kthread::monotonic_ns().saturating_sub(started_ns);
+    let mean = total / u64::from(count.max(1));
+    BENCH_NS.store(mean, Ordering::Relaxed);
+    pr_info!("msgtest: {}: {} operations, {} ns each\n", what, count, mean);
+}
+
+fn bench_args(input: &[u8], file: &str, max_size: usize) -> Result<(u32, u32, usize)> {
+    let ([a, count, size], n) = numbers::<3>(input, file)?;
+    let size = size as usize;
+    if n != 3 || count == 0 || count > MAX_BENCH_COUNT || size > max_size {
+        pr_err!("msgtest/{}: write 'ID COUNT SIZE', COUNT 1 to {}, SIZE at most {}\n", file, MAX_BENCH_COUNT, max_size);
+        return Err(EINVAL);
+    }
+    Ok((a, count, size))
+}
+
+struct BenchRttFile(Arc<MsgLayer>);
+
+#[vtable]
+impl AttributeOps for BenchRttFile {
+    fn store(&self, input: &[u8]) -> Result {
+        let (to, count, size) = bench_args(input, "bench_rtt", self.0.max_payload() - 4)?;
+        let mut body = KVec::new();
+        body.extend_with(size, 0x42u8, GFP_KERNEL)?;
+        let started = crate::kthread::monotonic_ns();
+        for _ in 0..count {
+            self.0.request(to, crate::msg::KIND_PING, &body, 1000)?;
+        }
+        record("request round trips", count, started);
+        Ok(())
+    }
+}
+
+struct BenchTputFile(Arc<MsgLayer>);
+
+#[vtable]
+impl AttributeOps for BenchTputFile {
+    fn store(&self, input: &[u8]) -> Result {
+        let (to, count, size) = bench_args(input, "bench_tput", self.0.max_payload())?;
+        let mut body = KVec::new();
+        body.extend_with(size, 0x17u8, GFP_KERNEL)?;
+        let mode = SendMode::Wait {
+            timeout_ms: STRESS_SEND_TIMEOUT_MS,
+        };
+        let started = crate::kthread::monotonic_ns();
+        for number in 0..count {
+            self.0.send(to, KIND_BENCH, &body, mode)?;
+            if number % 256 == 255 {
+                crate::kthread::cond_resched();
+            }
+        }
+        // The ring is FIFO: when the answer comes, all were handled.
+        self.0.request(to, crate::msg::KIND_PING, &[], STRESS_SEND_TIMEOUT_MS)?;
+        record("one-way messages", count, started);
+        Ok(())
+    }
+}
+
+/// Does nothing, on the CPU `smp_call_function_single()` sends it to.
+extern "C" fn remote_nop(_info: *mut core::ffi::c_void) {}
+
+struct BenchLocalRttFile;
+
+#[vtable]
+impl AttributeOps for BenchLocalRttFile {
+    fn store(&self, input: &[u8]) -> Result {
+        let ([cpu, count], n) = numbers::<2>(input, "bench_local_rtt")?;
+        if n != 2 || count == 0 || count > MAX_BENCH_COUNT || !crate::system::cpu_online(cpu) {
+            pr_err!("msgtest/bench_local_rtt: write 'CPU COUNT' with an online CPU\n");
+            return Err(EINVAL);
+        }
+        let started = crate::kthread::monotonic_ns();
+        for _ in 0..count {
+            // SAFETY: `remote_nop` ignores its argument and may run in
+            // interrupt context; `wait` = 1 returns after it ran, so
+            // nothing outlives the call.
+            let ret = unsafe {
+                kernel::bindings::smp_call_function_single(
+                    cpu as i32,
+                    Some(remote_nop),
+                    core::ptr::null_mut(),
+                    1,
+                )
+            };
+            kernel::error::to_result(ret)?;
+        }
+        record("smp_call_function_single round trips", count, started);
+        Ok(())
+    }
+}
+
+struct BenchMemcpyFile;
+
+#[vtable]
+impl AttributeOps for BenchMemcpyFile {
+    fn store(&self, input: &[u8]) -> Result {
+        let ([size, count], n) = numbers::<2>(input, "bench_memcpy")?;
+        let size = size as usize;
+        if n != 2 || size == 0 || size > MEMCPY_BUFFER || count == 0 || count > MAX_BENCH_COUNT {
+            pr_err!("msgtest/bench_memcpy: write 'SIZE COUNT', SIZE 1 to {}\n", MEMCPY_BUFFER);
+            return Err(EINVAL);
+        }
+        let mut from = kernel::alloc::VVec::new();
+        from.extend_with(MEMCPY_BUFFER, 0x5au8, GFP_KERNEL)?;
+        let mut to = kernel::alloc::VVec::new();
+        to.extend_with(MEMCPY_BUFFER, 0u8, GFP_KERNEL)?;
+        let chunks = MEMCPY_BUFFER / size;
+        let started = crate::kthread::monotonic_ns();
+        for i in 0..count as usize {
+            let at = (i % chunks) * size;
+            let (Some(src), Some(dst)) = (from.get(at..at + size), to.get_mut(at..at + size)) else {
+                return Err(EINVAL);
+            };
+            dst.copy_from_slice(src);
+            if i % 1024 == 1023 {
+                crate::kthread::cond_resched();
+            }
+        }
+        // Keep the copies from being optimised away.
+        core::hint::black_box(&to);
+        record("memcpy", count, started);
+        Ok(())
+    }
+}
+
 /// The `msgtest/` directory and the stress receiver's registration.
 pub struct MsgTest {
     _dir: Dir,
@@ -290,7 +445,14 @@ impl MsgTest {
         dir.add_file(c_str!("stress_errors"), ReceivedFile(receiver.clone(), true))?;
         dir.add_file(c_str!("rx_delay_us"), DelayFile(receiver.clone()))?;
         dir.add_file(c_str!("corrupt"), CorruptFile(msg.clone()))?;
+        dir.add_file(c_str!("bench_rtt"), BenchRttFile(msg.clone()))?;
+        dir.add_file(c_str!("bench_tput"), BenchTputFile(msg.clone()))?;
+        dir.add_file(c_str!("bench_local_rtt"), BenchLocalRttFile)?;
+        dir.add_file(c_str!("bench_memcpy"), BenchMemcpyFile)?;
+        dir.add_file(c_str!("bench_ns"), crate::sysfs::Computed(show_bench_ns))?;
         msg.register(KIND_STRESS, receiver)?;
+        msg.register(KIND_BENCH, Arc::new(BenchSink, GFP_KERNEL)?)
+            .inspect_err(|_| msg.unregister(KIND_STRESS))?;
         Ok(MsgTest {
             _dir: dir,
             msg: msg.clone(),
@@ -298,8 +460,13 @@ impl MsgTest {
     }
 }
 
+fn show_bench_ns(out: &mut Page<'_>) -> Result {
+    writeln!(out, "{}", BENCH_NS.load(Ordering::Relaxed)).map_err(|_| EFBIG)
+}
+
 impl Drop for MsgTest {
     fn drop(&mut self) {
+        self.msg.unregister(KIND_BENCH);
         self.msg.unregister(KIND_STRESS);
     }
 }
