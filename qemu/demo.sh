@@ -5,6 +5,7 @@
 # expect ttyS0: popcorn_msg: kernel 1 is running
 # expect ttyS0: popcorn_msg: kernel 1 stopped: CPUs 2-3 back online
 # expect ttyS1: Run /init as init process
+# expect ttyS0: 56 bytes from kernel 1: seq=2
 run() {
 	echo
 	echo "popcorn-demo# $*"
@@ -25,6 +26,12 @@ echo "(waiting for kernel 1 to finish booting; its console is the second UART, t
 while [ "$(cat /sys/kernel/popcorn/kernels/1/state)" = booting ]; do sleep 0.2; done
 run popcornctl status
 echo
+echo
+echo "(kernel 1's /init loads popcorn_msg.ko: it joins the message layer)"
+while [ "$(cat /sys/kernel/popcorn/peers/1/state 2>/dev/null)" != live ]; do sleep 0.2; done
+run popcornctl ping 1 -c 3 -i 0.2
+run cat /sys/kernel/popcorn/peers/1/sent /sys/kernel/popcorn/peers/1/received
+echo
 echo "popcorn-demo# echo cpus=0 > /sys/kernel/popcorn/boot     # refused: the boot CPU"
 echo cpus=0 >/sys/kernel/popcorn/boot || true
 echo "popcorn-demo# echo cpus=3 > /sys/kernel/popcorn/boot     # refused: kernel 1 owns CPU 3"
@@ -38,4 +45,4 @@ echo
 echo "popcorn-demo# dmesg | grep popcorn_msg"
 dmesg | grep popcorn_msg
 echo
-echo "=== Next steps (not built yet): the message layer, popnet, migration. ==="
+echo "=== Next steps (not built yet): popnet, migration. ==="

@@ -20,11 +20,16 @@
 //!         base  total_bytes  free_bytes
 //!     shared/           the window all kernels share
 //!         base  size_bytes
+//!     msg/              the message layer (msg.rs): slot ring_slots
+//!                       max_payload poll
+//!     peers/<id>/       every other kernel: state slot counters ping
+//!     msgtest/          test and benchmark tools (msgtest.rs)
 //! ```
 //!
 //! One value per file. `cpus` uses the kernel's cpulist format (`0-3,6`).
 //! `pool/` and `shared/` exist only when the primary booted with
-//! `popcorn.reserve=`. Staging is in `loader.rs`; see `docs/sysfs.md`.
+//! `popcorn.reserve=`; `msg/`, `peers/` and `msgtest/` wherever the message
+//! layer runs (that primary, and every secondary). Staging is in `loader.rs`; see `docs/sysfs.md`.
 
 use core::fmt::Write;
 use kernel::{c_str, fmt, prelude::*, str::CString, sync::Arc};
