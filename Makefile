@@ -42,7 +42,11 @@ test-host: setup
 test-qemu: build
 	@tests/run --qemu
 
-bench: build
+# Benchmarks measure the kernel without debug aids (lockdep and friends
+# would dominate the figures); both kernels stay cached, and the next
+# `make build`/`make test` switches back to the debug one.
+bench:
+	@POPCORN_DEBUG=0 $(MAKE) --no-print-directory build
 	@tests/bench/run
 
 demo: build

@@ -32,10 +32,18 @@ for kbuild in "$POPCORN_ROOT"/rust-modules/*/Kbuild; do
 	dir=$(dirname "$kbuild")
 	name=$(basename "$dir")
 	log=$BUILD_DIR/modules/$name.log
+	# Objects built against another kernel tree (make bench switches to the
+	# one without debug aids, make test back) look up to date to Kbuild but
+	# do not load ("invalid module format"): start clean after a switch.
+	stamp=$dir/.popcorn-kernel-tree
+	if [ "$(cat "$stamp" 2>/dev/null)" != "$tree" ]; then
+		make -C "$tree" M="$dir" "${kmake[@]}" clean >"$log" 2>&1 || true
+	fi
 	if ! make -C "$tree" M="$dir" "${kmake[@]}" modules >"$log" 2>&1; then
 		grep -E -A12 '^(error|warning)' "$log" | head -n 60 >&2 || cat "$log" >&2
 		die "module $name failed to build (full log: build/modules/$name.log)"
 	fi
+	echo "$tree" >"$stamp"
 	if grep -q '^warning' "$log"; then
 		grep -E -A12 '^warning' "$log" >&2
 		die "module $name built with warnings; Popcorn modules build warning-free (build/modules/$name.log)"

@@ -92,6 +92,19 @@ unsafe extern "C" fn thread_main<T: ThreadBody>(data: *mut c_void) -> c_int {
 impl<T: ThreadBody> KThread<T> {
     /// Starts a kernel thread named `name` running `body.run()`.
     pub fn spawn(name: &CStr, body: Arc<T>) -> Result<Self> {
+        Self::spawn_on(name, body, None)
+    }
+
+    /// Like [`KThread::spawn`], but the thread runs only on `cpu` (which
+    /// must be online), as `kthread_bind()` makes it.
+    pub fn spawn_bound(name: &CStr, body: Arc<T>, cpu: u32) -> Result<Self> {
+        if !crate::system::cpu_online(cpu) {
+            return Err(kernel::error::code::EINVAL);
+        }
+        Self::spawn_on(name, body, Some(cpu))
+    }
+
+    fn spawn_on(name: &CStr, body: Arc<T>, cpu: Option<u32>) -> Result<Self> {
         let data = core::ptr::from_ref::<T>(&body).cast_mut().cast::<c_void>();
         // SAFETY: `thread_main::<T>` matches the thread function type;
         // `data` points into `body`, which the returned `KThread` keeps
@@ -108,6 +121,11 @@ impl<T: ThreadBody> KThread<T> {
         };
         let task = from_err_ptr(task)?;
         let task = NonNull::new(task).ok_or(kernel::error::code::ENOMEM)?;
+        if let Some(cpu) = cpu {
+            // SAFETY: `task` was just created and has not run yet, which
+            // `kthread_bind` requires; `cpu` was checked to be online.
+            unsafe { bindings::kthread_bind(task.as_ptr(), cpu) };
+        }
         // SAFETY: a task just created by kthread_create_on_node, not yet
         // running; waking it starts `thread_main`.
         unsafe { bindings::wake_up_process(task.as_ptr()) };

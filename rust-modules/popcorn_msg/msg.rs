@@ -82,8 +82,13 @@ const RX_IDLE_MS: u32 = 100;
 /// How often the peer watcher refreshes `peers/` and fails requests to
 /// kernels that went away.
 const PEER_WATCH_MS: u32 = 100;
+/// How long a sender spins for room in a full ring before it sleeps.
+const FULL_SPIN_NS: u64 = 50_000;
 /// How long the receive thread tries to queue a reply into a full ring.
 const REPLY_WAIT_MS: u64 = 100;
+/// The CPU the receive thread runs on: the one the message interrupt is
+/// sent to (the boot CPU of every kernel).
+const RX_CPU: u32 = 0;
 /// The payload `peers/<id>/ping` sends.
 pub const PING_BYTES: usize = 56;
 /// How long a ping waits for its answer.
@@ -170,6 +175,21 @@ impl Window {
         Some(())
     }
 
+    /// The fields the hot paths need, read with three loads instead of a
+    /// copy and parse of the whole entry. `state` is `None` for a value no
+    /// kernel writes.
+    fn peek(&self, slot: usize) -> Option<Peek> {
+        let offset = window::entry_offset(slot).ok()?;
+        // The state word is written last (`write_entry`): read it first.
+        let raw = self.map.atomic_u32(offset)?.load(Ordering::Acquire);
+        Some(Peek {
+            state: SlotState::from_raw(raw),
+            generation: self.map.atomic_u32(offset + 4)?.load(Ordering::Relaxed),
+            kernel_id: self.map.atomic_u32(offset + 8)?.load(Ordering::Relaxed),
+            notify_apic_id: self.map.atomic_u32(offset + 12)?.load(Ordering::Relaxed),
+        })
+    }
+
     fn set_state(&self, slot: usize, state: SlotState) -> Option<()> {
         let mut entry = self.entry(slot)?;
         entry.state = state;
@@ -190,6 +210,15 @@ impl Window {
             layout,
         })
     }
+}
+
+/// What [`Window::peek`] reads of an entry.
+#[derive(Clone, Copy)]
+struct Peek {
+    state: Option<SlotState>,
+    generation: u32,
+    kernel_id: u32,
+    notify_apic_id: u32,
 }
 
 /// One ring's memory in the shared window.
@@ -307,10 +336,15 @@ struct TxSide {
     generation: u32,
 }
 
+/// The receiving end of one peer's ring. Owned by the receive thread,
+/// the ring's single consumer, so it needs no lock.
 struct RxSide {
     receiver: Receiver<WindowRing>,
     generation: u32,
 }
+
+/// Every peer's receiving end, indexed by slot (`None` for our own).
+type RxSides = [Option<RxSide>; KERNEL_SLOTS];
 
 /// This kernel's two rings with one peer slot.
 #[pin_data]
@@ -318,9 +352,6 @@ struct Channel {
     slot: usize,
     #[pin]
     tx: SpinLock<TxSide>,
-    /// Only the receive thread takes it.
-    #[pin]
-    rx: Mutex<RxSide>,
     stats: PeerStats,
 }
 
@@ -446,8 +477,7 @@ impl MsgLayer {
             if slot == self_slot {
                 continue;
             }
-            let (Some(out), Some(inc)) = (window.ring(self_slot, slot), window.ring(slot, self_slot))
-            else {
+            let Some(out) = window.ring(self_slot, slot) else {
                 return Err(EINVAL);
             };
             let generation = window.entry(slot).map_or(0, |e| e.generation);
@@ -458,7 +488,6 @@ impl MsgLayer {
                 pin_init!(Channel {
                     slot,
                     tx <- new_spinlock!(TxSide { sender: Sender::resume(out, layout), generation }),
-                    rx <- new_mutex!(RxSide { receiver: Receiver::resume(inc, layout), generation }),
                     stats: PeerStats::default(),
                 }),
                 GFP_KERNEL,
@@ -508,12 +537,12 @@ impl MsgLayer {
     }
 
     /// The peer slot of kernel `id`, if it is live.
-    fn live_slot(&self, id: u32) -> Option<(usize, KernelEntry)> {
+    fn live_slot(&self, id: u32) -> Option<(usize, Peek)> {
         (0..KERNEL_SLOTS)
             .filter(|&slot| slot != self.self_slot)
             .find_map(|slot| {
-                let entry = self.window.entry(slot)?;
-                (entry.kernel_id == id && entry.state == SlotState::Live).then_some((slot, entry))
+                let peer = self.window.peek(slot)?;
+                (peer.kernel_id == id && peer.state == Some(SlotState::Live)).then_some((slot, peer))
             })
     }
 
@@ -565,7 +594,7 @@ impl MsgLayer {
         }
         let mut result = Ok(());
         for slot in (0..KERNEL_SLOTS).filter(|&s| s != self.self_slot) {
-            if self.window.entry(slot).is_some_and(|e| e.state == SlotState::Live) {
+            if self.window.peek(slot).is_some_and(|p| p.state == Some(SlotState::Live)) {
                 let sent = self.send_to_slot(slot, kind, &[body], mode);
                 if result.is_ok() {
                     result = sent;
@@ -581,8 +610,8 @@ impl MsgLayer {
         let mut counted_full = false;
         let mut recovered = false;
         loop {
-            let entry = self.window.entry(slot).ok_or(errno::ehostunreach())?;
-            if entry.state != SlotState::Live {
+            let entry = self.window.peek(slot).ok_or(errno::ehostunreach())?;
+            if entry.state != Some(SlotState::Live) {
                 return Err(errno::ehostunreach());
             }
             let result = {
@@ -619,9 +648,8 @@ impl MsgLayer {
                             if monotonic_ms().saturating_sub(started) >= u64::from(timeout_ms) {
                                 return Err(errno::etimedout());
                             }
-                            // The receiver is awake (its ring is not
-                            // empty); give it time to make room.
-                            wait_a_little(self.polling());
+                            let len = parts.iter().map(|p| p.len()).sum();
+                            self.wait_for_room(channel, len);
                         }
                     }
                 }
@@ -643,6 +671,21 @@ impl MsgLayer {
                 Err(e) => return Err(ring_errno(e)),
             }
         }
+    }
+
+    /// Waits a little for room for `len` bytes in `channel`'s ring: the
+    /// receiver is awake (its ring is not empty) and frees slots within
+    /// microseconds, so spin for a while before sleeping (a sleep costs far
+    /// more than the wait usually takes).
+    fn wait_for_room(&self, channel: &Channel, len: usize) {
+        let until = crate::kthread::monotonic_ns().saturating_add(FULL_SPIN_NS);
+        while crate::kthread::monotonic_ns() < until {
+            if channel.tx.lock().sender.has_room_for(len) {
+                return;
+            }
+            core::hint::spin_loop();
+        }
+        wait_a_little(self.polling());
     }
 
     /// Sends a request of `kind` to kernel `to` and waits up to
@@ -699,12 +742,6 @@ impl MsgLayer {
             let left = u64::from(timeout_ms).saturating_sub(elapsed);
             if left == 0 {
                 return Err(errno::etimedout());
-            }
-            if self.polling() {
-                drop(pending);
-                wait_a_little(true);
-                pending = self.pending.lock();
-                continue;
             }
             let jiffies = kernel::time::msecs_to_jiffies(u32::try_from(left).unwrap_or(u32::MAX));
             if let CondVarTimeoutResult::Signal { .. } =
@@ -767,32 +804,51 @@ impl MsgLayer {
 
     // ---- The receive side ----
 
+    /// The receiving ends of every peer's ring, resumed from the indexes
+    /// in the window (0 on fresh rings).
+    fn rx_sides(&self) -> RxSides {
+        let mut sides: RxSides = [const { None }; KERNEL_SLOTS];
+        for (slot, side) in sides.iter_mut().enumerate() {
+            if slot == self.self_slot {
+                continue;
+            }
+            if let Some(ring) = self.window.ring(slot, self.self_slot) {
+                *side = Some(RxSide {
+                    receiver: Receiver::resume(ring, self.window.layout.ring()),
+                    generation: self.window.peek(slot).map_or(0, |p| p.generation),
+                });
+            }
+        }
+        sides
+    }
+
     /// Takes up to [`BATCH`] frames from every live peer; returns how many.
-    fn drain_all(&self, buf: &mut [u8], woken: bool) -> usize {
+    fn drain_all(&self, sides: &mut RxSides, buf: &mut [u8], woken: bool) -> usize {
         let mut total = 0;
-        for slot in (0..KERNEL_SLOTS).filter(|&s| s != self.self_slot) {
-            total += self.drain(slot, buf, woken);
+        for (slot, side) in sides.iter_mut().enumerate() {
+            if let Some(side) = side {
+                total += self.drain(slot, side, buf, woken);
+            }
         }
         total
     }
 
-    fn drain(&self, slot: usize, buf: &mut [u8], woken: bool) -> usize {
-        let (Some(channel), Some(entry)) = (self.channel(slot), self.window.entry(slot)) else {
+    fn drain(&self, slot: usize, rx: &mut RxSide, buf: &mut [u8], woken: bool) -> usize {
+        let (Some(channel), Some(peer)) = (self.channel(slot), self.window.peek(slot)) else {
             return 0;
         };
-        let mut rx = channel.rx.lock();
-        if rx.generation != entry.generation {
+        if rx.generation != peer.generation {
             let Some(ring) = self.window.ring(slot, self.self_slot) else {
                 return 0;
             };
             rx.receiver = Receiver::resume(ring, self.window.layout.ring());
-            rx.generation = entry.generation;
+            rx.generation = peer.generation;
         }
-        if entry.state != SlotState::Live {
+        if peer.state != Some(SlotState::Live) {
             return 0;
         }
         let from = From {
-            id: entry.kernel_id,
+            id: peer.kernel_id,
             slot,
         };
         let mut got = 0;
@@ -907,29 +963,23 @@ impl MsgLayer {
         }
     }
 
-    /// Tells every live peer's sender that we may sleep; `false` (and
-    /// nothing announced) if a frame is already waiting somewhere.
-    fn prepare_to_sleep(&self) -> bool {
-        let mut announced = 0;
-        for slot in (0..KERNEL_SLOTS).filter(|&s| s != self.self_slot) {
-            let Some(channel) = self.channel(slot) else { continue };
-            let rx = channel.rx.lock();
-            if !rx.receiver.prepare_to_sleep() {
-                drop(rx);
-                self.woken(announced);
+    /// Tells every peer's sender that we may sleep; `false` (and nothing
+    /// announced) if a frame is already waiting somewhere.
+    fn prepare_to_sleep(sides: &RxSides) -> bool {
+        for (index, side) in sides.iter().enumerate() {
+            let Some(side) = side else { continue };
+            if !side.receiver.prepare_to_sleep() {
+                Self::woken(sides.get(..index).unwrap_or(&[]));
                 return false;
             }
-            announced = slot + 1;
         }
         true
     }
 
-    /// Clears `waiting` on the rings of slots below `up_to`.
-    fn woken(&self, up_to: usize) {
-        for slot in (0..up_to.min(KERNEL_SLOTS)).filter(|&s| s != self.self_slot) {
-            if let Some(channel) = self.channel(slot) {
-                channel.rx.lock().receiver.woken();
-            }
+    /// Clears `waiting` on these rings.
+    fn woken(sides: &[Option<RxSide>]) {
+        for side in sides.iter().flatten() {
+            side.receiver.woken();
         }
     }
 
@@ -1059,27 +1109,28 @@ impl ThreadBody for RxThread {
             pr_err!("message layer: no memory for the receive buffer; not receiving\n");
             return;
         }
+        let mut sides = msg.rx_sides();
         let mut woken = false;
         while !ctx.should_stop() {
-            let got = msg.drain_all(buf.as_mut_slice(), woken);
+            let got = msg.drain_all(&mut sides, buf.as_mut_slice(), woken);
             woken = false;
             if got > 0 || msg.polling() {
                 crate::kthread::cond_resched();
                 continue;
             }
-            // Announce the sleep on every ring (under the rings' locks, so
-            // while still running), then queue on the wait queue and sleep
-            // unless an interrupt came in between: a sender that published
-            // after our last look saw `waiting` and interrupted us, which
-            // set KICKED, or wakes us once we are queued.
+            // Announce the sleep on every ring (while still running), then
+            // queue on the wait queue and sleep unless an interrupt came in
+            // between: a sender that published after our last look saw
+            // `waiting` and interrupted us, which set KICKED, or wakes us
+            // once we are queued.
             KICKED.store(false, Ordering::SeqCst);
-            if !msg.prepare_to_sleep() {
+            if !MsgLayer::prepare_to_sleep(&sides) {
                 continue;
             }
             RX_WAIT.sleep_unless(RX_IDLE_MS, || {
                 KICKED.load(Ordering::SeqCst) || ctx.should_stop()
             });
-            msg.woken(KERNEL_SLOTS);
+            MsgLayer::woken(&sides);
             woken = true;
         }
     }
@@ -1260,7 +1311,14 @@ impl MsgService {
             GFP_KERNEL,
         )?;
         let watch = KThread::spawn(c_str!("popcorn-peers"), watch)?;
-        let rx = KThread::spawn(c_str!("popcorn-rx"), Arc::new(RxThread(layer.clone()), GFP_KERNEL)?)?;
+        // On the CPU the message interrupt arrives at (every kernel's
+        // notify CPU is its boot CPU, 0): the interrupt then wakes a thread
+        // on its own CPU instead of interrupting a second one.
+        let rx = KThread::spawn_bound(
+            c_str!("popcorn-rx"),
+            Arc::new(RxThread(layer.clone()), GFP_KERNEL)?,
+            RX_CPU,
+        )?;
         Ok(MsgService {
             _rx: rx,
             _watch: watch,

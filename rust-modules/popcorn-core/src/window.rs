@@ -98,7 +98,7 @@ impl SlotState {
         }
     }
 
-    fn from_raw(raw: u32) -> Option<Self> {
+    pub fn from_raw(raw: u32) -> Option<Self> {
         match raw {
             0 => Some(SlotState::Empty),
             1 => Some(SlotState::Starting),
