@@ -1,6 +1,7 @@
 # Runs inside secondary kernel 1 (msg-garbage): writes garbage into its own
 # ring to the primary, as a broken kernel would, then checks that the ring
-# recovered and messages flow both ways; powers off when done.
+# recovered and messages flow both ways, and that the module reloads
+# without disturbing the rings; powers off when done.
 . /usr/share/popcorn/lib.sh
 
 insmod popcorn_msg.ko
@@ -11,4 +12,10 @@ echo 0 >/sys/kernel/popcorn/msgtest/corrupt
 # restarts at its tail.
 popcornctl ping 0 -c 3 -i 0.1
 stress_exchange 0 5000 8
+# Reloading the module in a running kernel: it resumes its rings from the
+# indexes in the window and talks at once.
+rmmod popcorn_msg
+insmod popcorn_msg.ko
+wait_peer 0
+popcornctl ping 0 -c 2 -i 0.1
 echo "inside: all checks passed"
