@@ -10,6 +10,9 @@
 //!                       pseudo-random sizes and contents to kernel ID;
 //!                       the write returns when all are in the ring, or
 //!                       fails with the send's errno
+//!     stress_mode       how stress sends when the ring is full: wait
+//!                       (default), nowait (the write fails with EAGAIN),
+//!                       besteffort (dropped, counted in peers/ID/dropped)
 //!     stress_received   messages that arrived intact and in order
 //!     stress_errors     messages that arrived lost, repeated, out of
 //!                       order, or with the wrong size or bytes
@@ -166,6 +169,21 @@ impl MsgHandler for StressReceiver {
 }
 
 /// Sends one stress stream; the body of a write to `stress`.
+/// How `stress` sends: 0 wait for room, 1 fail when full, 2 drop when
+/// full (`SendMode`).
+static STRESS_MODE: AtomicU32 = AtomicU32::new(0);
+const STRESS_MODES: [&str; 3] = ["wait", "nowait", "besteffort"];
+
+fn stress_mode() -> SendMode {
+    match STRESS_MODE.load(Ordering::Relaxed) {
+        1 => SendMode::NoWait,
+        2 => SendMode::BestEffort,
+        _ => SendMode::Wait {
+            timeout_ms: STRESS_SEND_TIMEOUT_MS,
+        },
+    }
+}
+
 fn stress(msg: &MsgLayer, to: u32, count: u32, seed: u32) -> Result {
     let max = msg.max_payload();
     let mut buf = KVec::new();
@@ -179,10 +197,7 @@ fn stress(msg: &MsgLayer, to: u32, count: u32, seed: u32) -> Result {
         header[..4].copy_from_slice(&number.to_le_bytes());
         header[4..].copy_from_slice(&seed.to_le_bytes());
         stress_bytes(seed, number, data);
-        let mode = SendMode::Wait {
-            timeout_ms: STRESS_SEND_TIMEOUT_MS,
-        };
-        msg.send(to, KIND_STRESS, message, mode).inspect_err(|e| {
+        msg.send(to, KIND_STRESS, message, stress_mode()).inspect_err(|e| {
             pr_err!(
                 "msgtest: stress message {} of {} to kernel {} failed: {:?}\n",
                 number,
@@ -237,6 +252,29 @@ impl AttributeOps for StressFile {
         }
         let seed = if n == 3 { seed } else { 1 };
         stress(&self.0, to, count, seed)
+    }
+}
+
+/// `stress_mode`: `wait` (default), `nowait` or `besteffort`.
+struct StressModeFile;
+
+#[vtable]
+impl AttributeOps for StressModeFile {
+    fn show(&self, out: &mut Page<'_>) -> Result {
+        let mode = STRESS_MODES
+            .get(STRESS_MODE.load(Ordering::Relaxed) as usize)
+            .unwrap_or(&"wait");
+        writeln!(out, "{}", mode).map_err(|_| EFBIG)
+    }
+
+    fn store(&self, input: &[u8]) -> Result {
+        let text = core::str::from_utf8(input).map_err(|_| EINVAL)?.trim();
+        let mode = STRESS_MODES.iter().position(|m| *m == text).ok_or_else(|| {
+            pr_err!("msgtest/stress_mode: write wait, nowait or besteffort\n");
+            EINVAL
+        })?;
+        STRESS_MODE.store(mode as u32, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -441,6 +479,7 @@ impl MsgTest {
         )?;
         let mut dir = root.new_child(c_str!("msgtest"))?;
         dir.add_file(c_str!("stress"), StressFile(msg.clone()))?;
+        dir.add_file(c_str!("stress_mode"), StressModeFile)?;
         dir.add_file(c_str!("stress_received"), ReceivedFile(receiver.clone(), false))?;
         dir.add_file(c_str!("stress_errors"), ReceivedFile(receiver.clone(), true))?;
         dir.add_file(c_str!("rx_delay_us"), DelayFile(receiver.clone()))?;
