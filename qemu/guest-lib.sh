@@ -4,6 +4,10 @@
 # Each check prints "ok: ..." or "FAIL: ..." on the console and returns
 # non-zero on failure, which ends a scenario run under `sh -e`.
 
+# Debian's ip, ping, iperf3 and ethtool instead of busybox's applets
+# (scripts/build-initramfs.sh).
+[ ! -f /etc/net-tools.sh ] || . /etc/net-tools.sh
+
 fail() {
 	echo "FAIL: $*"
 	exit 1
@@ -164,4 +168,22 @@ stress_exchange() {
 	check_value $dir/dropped "$dropped"
 	check_value $dir/corrupt "$corrupt"
 	echo "ring to kernel $1 full $(cat $dir/ring_full) times, $(cat $dir/ipis_sent) interrupts sent"
+}
+
+# check_net_tools: Debian's ip, ping, iperf3 and ethtool run here (not
+# busybox's applets), ping and iperf3 work over loopback.
+check_net_tools() {
+	ip -V | grep -q iproute2 || fail "ip is not iproute2's: $(ip -V 2>&1)"
+	ping -V | grep -q iputils || fail "ping is not iputils': $(ping -V 2>&1)"
+	iperf3 -v | grep -q "iperf 3" || fail "iperf3 does not run: $(iperf3 -v 2>&1)"
+	ethtool --version | grep -q "ethtool version" || fail "ethtool does not run"
+	echo "ok: $(ip -V), $(ping -V | head -n1), $(iperf3 -v | head -n1), $(ethtool --version)"
+	ip link set lo up
+	ping -n -c 2 -i 0.2 127.0.0.1 >/tmp/ping.out || fail "ping over loopback: $(cat /tmp/ping.out)"
+	echo "ok: ping over loopback"
+	iperf3 -s -1 -D -B 127.0.0.1
+	sleep 0.5
+	iperf3 -c 127.0.0.1 -t 2 >/tmp/iperf.out || fail "iperf3 over loopback: $(cat /tmp/iperf.out)"
+	grep receiver /tmp/iperf.out
+	echo "ok: iperf3 over loopback"
 }

@@ -18,6 +18,29 @@ cp /bin/busybox "$root/bin/busybox"
 for applet in $(/bin/busybox --list-full); do
 	[ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
 done
+# The network tools the popnet tests use, from Debian's packages
+# (iproute2, iputils-ping, iperf3, ethtool: scripts/setup.sh installs
+# them), with the shared libraries they load. They replace busybox's
+# applets of the same name.
+NET_TOOLS=(/usr/sbin/ip /usr/bin/ping /usr/bin/iperf3 /usr/sbin/ethtool)
+for tool in "${NET_TOOLS[@]}"; do
+	[ -x "$tool" ] || die "$tool is missing: run scripts/setup.sh (Debian packages iproute2 iputils-ping iperf3 ethtool)"
+	rm -f "$root$tool" "$root/bin/${tool##*/}" "$root/sbin/${tool##*/}"
+	cp -L "$tool" "$root$tool"
+done
+# busybox's shell runs its own applets before anything on PATH, so name
+# the real tools through shell functions: /etc/profile (login shells) and
+# the scenario library source this file.
+for tool in "${NET_TOOLS[@]}"; do
+	printf '%s() { %s "$@"; }\n' "${tool##*/}" "$tool"
+done >"$root/etc/net-tools.sh"
+printf '. /etc/net-tools.sh\n' >"$root/etc/profile"
+mapfile -t libs < <(ldd "${NET_TOOLS[@]}" | awk '/=> \// { print $3 } /^\t\/[^ ]*ld-linux/ { print $1 }' | sort -u)
+[ ${#libs[@]} -gt 0 ] || die "could not list the network tools' libraries (ldd)"
+for lib in "${libs[@]}"; do
+	mkdir -p "$root$(dirname "$lib")"
+	cp -L "$lib" "$root$lib"
+done
 cp "$POPCORN_ROOT/qemu/guest-init" "$root/init"
 mkdir -p "$root/usr/share/popcorn"
 cp "$POPCORN_ROOT/qemu/guest-lib.sh" "$root/usr/share/popcorn/lib.sh"
