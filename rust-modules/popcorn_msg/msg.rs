@@ -51,6 +51,7 @@ use kernel::{
 
 use crate::errno;
 use crate::le::read_u32;
+use crate::lock_bh::SpinLockBh;
 use crate::kthread::{monotonic_ms, KThread, ThreadBody, ThreadContext};
 use crate::msg_ipi::{self, SecondaryInfo};
 use crate::physmem::PhysMapping;
@@ -350,8 +351,9 @@ type RxSides = [Option<RxSide>; KERNEL_SLOTS];
 #[pin_data]
 struct Channel {
     slot: usize,
+    /// Taken with bottom halves off: popnet sends from its transmit path.
     #[pin]
-    tx: SpinLock<TxSide>,
+    tx: SpinLockBh<TxSide>,
     stats: PeerStats,
 }
 
@@ -487,7 +489,7 @@ impl MsgLayer {
             *place = Some(Arc::pin_init(
                 pin_init!(Channel {
                     slot,
-                    tx <- new_spinlock!(TxSide { sender: Sender::resume(out, layout), generation }),
+                    tx <- crate::new_spinlock_bh!(TxSide { sender: Sender::resume(out, layout), generation }),
                     stats: PeerStats::default(),
                 }),
                 GFP_KERNEL,

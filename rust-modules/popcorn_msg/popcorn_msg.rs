@@ -105,6 +105,9 @@ mod files;
 #[path = "../kernel-ext/kthread.rs"]
 mod kthread;
 #[allow(dead_code, unreachable_pub)]
+#[path = "../kernel-ext/lock_bh.rs"]
+mod lock_bh;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../kernel-ext/msg_ipi.rs"]
 mod msg_ipi;
 #[allow(dead_code, unreachable_pub)]
