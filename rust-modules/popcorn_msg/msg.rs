@@ -138,6 +138,12 @@ pub trait MsgHandler: Send + Sync {
     }
 }
 
+/// Told when the number of live peers changes (popnet's carrier). Runs on
+/// the peer watcher thread, in process context.
+pub trait PeerListener: Send + Sync {
+    fn peers_changed(&self, live: usize);
+}
+
 /// What [`MsgLayer::send`] does when the ring is full.
 #[derive(Debug, Clone, Copy)]
 pub enum SendMode {
@@ -384,6 +390,10 @@ pub struct MsgLayer {
     replied: CondVar,
     /// Polling mode: the receive thread spins, senders never interrupt.
     poll: AtomicBool,
+    #[pin]
+    listener: SpinLock<Option<Arc<dyn PeerListener>>>,
+    /// Live peers at the watcher's last look.
+    live_peers: AtomicU32,
 }
 
 /// Logs at most one line per second from the receive path, so that a
@@ -508,6 +518,8 @@ impl MsgLayer {
                 }),
                 replied <- new_condvar!(),
                 poll: AtomicBool::new(false),
+                listener <- new_spinlock!(None),
+                live_peers: AtomicU32::new(0),
             }),
             GFP_KERNEL,
         )
@@ -565,6 +577,30 @@ impl MsgLayer {
         }
         *place = Some(handler);
         Ok(())
+    }
+
+    /// Makes `listener` hear about changes in the number of live peers
+    /// (it is told the current number at once); `None` removes it.
+    pub fn set_peer_listener(&self, listener: Option<Arc<dyn PeerListener>>) {
+        if let Some(l) = &listener {
+            l.peers_changed(self.live_peers.load(Ordering::Relaxed) as usize);
+        }
+        *self.listener.lock() = listener;
+    }
+
+    /// Live peers as the watcher last saw them.
+    pub fn live_peers(&self) -> usize {
+        self.live_peers.load(Ordering::Relaxed) as usize
+    }
+
+    fn peers_now(&self, live: usize) {
+        let old = self.live_peers.swap(live as u32, Ordering::Relaxed);
+        if old as usize != live {
+            let listener = self.listener.lock().clone();
+            if let Some(l) = listener {
+                l.peers_changed(live);
+            }
+        }
     }
 
     /// Stops delivering `kind`; a call already running finishes with its
@@ -1168,9 +1204,11 @@ impl PeerWatch {
     fn refresh(&self) {
         let mut dirs = self.dirs.lock();
         let dirs = &mut *dirs;
+        let mut live_peers = 0;
         for slot in 0..KERNEL_SLOTS {
             let entry = self.msg.peer_entry(slot);
             let live = entry.is_some_and(|e| e.state == SlotState::Live);
+            live_peers += usize::from(live);
             let was_live = dirs.live.get(slot).copied().unwrap_or(false);
             if was_live && !live {
                 self.msg.fail_requests_to(slot);
@@ -1200,6 +1238,7 @@ impl PeerWatch {
                 }
             }
         }
+        self.msg.peers_now(live_peers);
     }
 }
 

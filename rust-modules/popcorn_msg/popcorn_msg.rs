@@ -111,6 +111,9 @@ mod lock_bh;
 #[path = "../kernel-ext/msg_ipi.rs"]
 mod msg_ipi;
 #[allow(dead_code, unreachable_pub)]
+#[path = "../kernel-ext/netdev.rs"]
+mod netdev;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../kernel-ext/physmem.rs"]
 mod physmem;
 #[allow(dead_code, unreachable_pub)]
@@ -133,11 +136,14 @@ mod loader;
 mod msg;
 #[allow(unreachable_pub)]
 mod msgtest;
+#[allow(unreachable_pub)]
+mod popnet;
 
 use core::sync::atomic::Ordering;
 use kthread::KThread;
 use msg::{MsgLayer, MsgService, IPIS_RECEIVED, IPIS_SENT};
 use msgtest::MsgTest;
+use popnet::PopNetService;
 use msg_ipi::MsgIpiHandler;
 use loader::{BootFile, Loader, PoolFreeFile, ReleaseFile, ShutdownFile};
 use reservation::{PhysRange, Reservation};
@@ -187,6 +193,7 @@ struct PopcornMsg {
     // Fields drop in declaration order: the watcher thread first (it uses
     // the loader), directories before their parents.
     _watcher: KThread<Loader>,
+    _popnet: Option<PopNetService>,
     _msgtest: Option<MsgTest>,
     _msg: Option<MsgService>,
     _ipi_dir: Dir,
@@ -328,6 +335,14 @@ impl kernel::Module for PopcornMsg {
             None => None,
         };
 
+        // The network device is a convenience on top of the message
+        // layer: without it the rest still works.
+        let popnet = msg.as_ref().and_then(|service| {
+            PopNetService::start(service.layer(), this_id)
+                .inspect_err(|e| pr_err!("popnet0 unavailable: {:?}\n", e))
+                .ok()
+        });
+
         let watcher = KThread::spawn(c_str!("popcorn-watch"), loader.clone())?;
 
         // The control files last: once they exist, users can start kernels.
@@ -345,6 +360,7 @@ impl kernel::Module for PopcornMsg {
         log_reservation(reservation.as_ref(), secondary.is_some());
         Ok(PopcornMsg {
             _watcher: watcher,
+            _popnet: popnet,
             _msgtest: msgtest,
             _msg: msg,
             _ipi_dir: ipi_dir,
