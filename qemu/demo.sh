@@ -6,6 +6,8 @@
 # expect ttyS0: popcorn_msg: kernel 1 stopped: CPUs 2-3 back online
 # expect ttyS1: Run /init as init process
 # expect ttyS0: 56 bytes from kernel 1: seq=2
+# expect ttyS0: 3 packets transmitted, 3 received
+# expect ttyS1: init: popnet0 is 192.0.2.2/24
 run() {
 	echo
 	echo "popcorn-demo# $*"
@@ -32,6 +34,14 @@ while [ "$(cat /sys/kernel/popcorn/peers/1/state 2>/dev/null)" != live ]; do sle
 run popcornctl ping 1 -c 3 -i 0.2
 run cat /sys/kernel/popcorn/peers/1/sent /sys/kernel/popcorn/peers/1/received
 echo
+echo "(kernel 1's /init brought popnet0 up as 192.0.2.2; this kernel is 192.0.2.1)"
+run /usr/sbin/ip link set popnet0 up
+run /usr/sbin/ip addr add 192.0.2.1/24 dev popnet0
+i=0
+until /usr/bin/ping -n -c 1 -W 1 192.0.2.2 >/dev/null 2>&1 || [ $i -ge 30 ]; do i=$((i + 1)); done
+run /usr/bin/ping -n -c 3 -i 0.2 192.0.2.2
+run /usr/sbin/ip -s link show popnet0
+echo
 echo "popcorn-demo# echo cpus=0 > /sys/kernel/popcorn/boot     # refused: the boot CPU"
 echo cpus=0 >/sys/kernel/popcorn/boot || true
 echo "popcorn-demo# echo cpus=3 > /sys/kernel/popcorn/boot     # refused: kernel 1 owns CPU 3"
@@ -45,4 +55,4 @@ echo
 echo "popcorn-demo# dmesg | grep popcorn_msg"
 dmesg | grep popcorn_msg
 echo
-echo "=== Next steps (not built yet): popnet, migration. ==="
+echo "=== Next steps (not built yet): the rest of popnet (iperf3, 64 KiB MTU, NAPI), migration. ==="
