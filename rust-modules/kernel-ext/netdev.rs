@@ -141,7 +141,7 @@ impl SkBuff {
     /// which must be at least [`SkBuff::len`] bytes; returns the length.
     pub fn copy_to(&self, out: &mut [u8]) -> Result<usize> {
         let len = self.len();
-        let dest = out.get_mut(..len).ok_or(EMSGSIZE_FALLBACK)?;
+        let dest = out.get_mut(..len).ok_or_else(crate::errno::emsgsize)?;
         let count = c_int::try_from(len).map_err(|_| EINVAL)?;
         // SAFETY: owned skb (invariant); `dest` has room for `len` bytes.
         let ret = unsafe {
@@ -159,10 +159,6 @@ impl SkBuff {
         unsafe { bindings::dev_consume_skb_any(skb.as_ptr()) };
     }
 }
-
-/// `EMSGSIZE` is not in 6.12's `kernel::error::code`; a frame longer than
-/// the buffer is the caller's bug, reported as `EINVAL`.
-const EMSGSIZE_FALLBACK: kernel::error::Error = EINVAL;
 
 impl Drop for SkBuff {
     fn drop(&mut self) {

@@ -73,6 +73,7 @@ use crate::e820::E820Table;
 use crate::files::{FileContents, Purpose};
 use crate::kthread::{monotonic_ms, sleep_ms, ThreadBody, ThreadContext};
 use crate::pagetable::{build_identity_tables, IDENTITY_TABLES_SIZE};
+use crate::errno;
 use crate::msg::MsgLayer;
 use crate::physmem::PhysMapping;
 use crate::placement::{place, Placement};
@@ -517,11 +518,6 @@ impl Write for TextSink<'_> {
     }
 }
 
-/// `ETIMEDOUT`, which 6.12's `kernel::error::code` lacks.
-fn timed_out() -> kernel::error::Error {
-    kernel::error::Error::from_errno(-(kernel::bindings::ETIMEDOUT as i32))
-}
-
 /// Reads a kernel's id from a write to `shutdown` or `release`.
 fn parse_id(input: &[u8], file: &str) -> Result<u32> {
     let text = core::str::from_utf8(input).map_err(|_| EINVAL)?.trim_end();
@@ -881,7 +877,7 @@ impl Loader {
         };
         if progress != Progress::LongMode {
             return Err(refuse!(
-                timed_out(),
+                errno::etimedout(),
                 "kernel {} did not start: CPU {} {}",
                 id,
                 first,
@@ -908,7 +904,7 @@ impl Loader {
             }
             if monotonic_ms().saturating_sub(entered) >= START_TIMEOUT_MS {
                 return Err(refuse!(
-                    timed_out(),
+                    errno::etimedout(),
                     "kernel {} did not start: it reached its 64-bit entry but never reported from setup_arch() within {} s (bad image? console {})",
                     id,
                     START_TIMEOUT_MS / 1000,
@@ -1085,7 +1081,7 @@ impl Loader {
         while !status.get().has_ended() {
             if monotonic_ms().saturating_sub(asked) > SHUTDOWN_TIMEOUT_MS + 10_000 {
                 pr_err!("kernel {}: shutdown did not complete\n", id);
-                return Err(timed_out());
+                return Err(errno::etimedout());
             }
             sleep_ms(100);
         }

@@ -175,7 +175,9 @@ impl PeerListener for NetLink {
 
 /// `popnet0` while the module is loaded.
 pub struct PopNetService {
-    link: Arc<NetLink>,
+    /// Keeps the device registered; the message layer holds the other
+    /// references while the kind and the listener are registered.
+    _link: Arc<NetLink>,
     msg: Arc<MsgLayer>,
 }
 
@@ -206,7 +208,7 @@ impl PopNetService {
         msg.set_peer_listener(Some(link.clone()));
         pr_info!("popnet0: MAC {:02x?}, MTU up to {}\n", mac_of(self_id), max_mtu);
         Ok(PopNetService {
-            link,
+            _link: link,
             msg: msg.clone(),
         })
     }
@@ -218,6 +220,5 @@ impl Drop for PopNetService {
         // last reference to the link unregisters it.
         self.msg.set_peer_listener(None);
         self.msg.unregister(KIND_NET);
-        let _ = &self.link;
     }
 }
