@@ -13,7 +13,8 @@
 //! | Offset  | Size            | Field     | Written by | Meaning                                            |
 //! |---------|-----------------|-----------|------------|----------------------------------------------------|
 //! | `0x00`  | 4               | `head`    | sender     | slots ever published (wraps at 2^32)               |
-//! | `0x04`  | 60              | reserved  |            | `head` alone on its cache line                     |
+//! | `0x04`  | 4               | `room`    | sender     | bumped when the sender waits for room              |
+//! | `0x08`  | 56              | reserved  |            | the sender's cache line                            |
 //! | `0x40`  | 4               | `tail`    | receiver   | slots ever consumed (wraps at 2^32)                |
 //! | `0x44`  | 4               | `waiting` | receiver   | 1: about to sleep, send a notification             |
 //! | `0x48`  | 56              | reserved  |            | the receiver's cache line                          |
@@ -43,6 +44,14 @@
 //!   pattern: either the receiver sees the new frame or the sender sees
 //!   `waiting`, so no wake-up is lost. (A `loom` model in the tests checks
 //!   exactly this, and that no slot is read while it is written.)
+//! - **Waiting for room** is the same pattern the other way round: a
+//!   sender that cannot wait in place (a network transmit) bumps `room`,
+//!   full fence, reads `tail` again ([`Sender::want_room`]); the receiver,
+//!   after handing slots back, full fence, reads `room` and notifies the
+//!   sender if it changed since it last looked ([`Receiver::room_wanted`]).
+//!   Either the sender sees the room or the receiver sees the request. A
+//!   counter rather than a flag keeps each field with one writer: the
+//!   receiver remembers the last value it answered.
 //!
 //! What the receiver checks, each time, and reports as [`RingError`]
 //! instead of acting on it: `head - tail` at most `nr_slots`; `len` at most
@@ -78,6 +87,8 @@ pub const HEAD_OFFSET: usize = 0x00;
 pub const TAIL_OFFSET: usize = 0x40;
 /// Offset of `waiting`.
 pub const WAITING_OFFSET: usize = 0x44;
+/// Offset of `room`.
+pub const ROOM_OFFSET: usize = 0x04;
 
 /// A ring's geometry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +156,10 @@ pub trait RingMemory {
     fn load_waiting(&self) -> bool;
     /// Sets or clears `waiting`.
     fn store_waiting(&self, waiting: bool);
+    /// `room`, after the receiver's fence.
+    fn load_room(&self) -> u32;
+    /// Writes `room`.
+    fn store_room(&self, room: u32);
     /// A full (sequentially consistent) fence.
     fn full_fence(&self);
     /// Copies `bytes` into the slot area at `offset`.
@@ -230,8 +245,10 @@ pub struct Frame {
     pub seq: u32,
 }
 
-/// Writes the shared header of a fresh ring: `head`, `tail`, `waiting` 0.
+/// Writes the shared header of a fresh ring: `head`, `tail`, `waiting`,
+/// `room` 0.
 pub fn init<M: RingMemory>(mem: &M) {
+    mem.store_room(0);
     mem.store_head(0);
     mem.store_tail(0);
     mem.store_waiting(false);
@@ -244,6 +261,8 @@ pub struct Sender<M: RingMemory> {
     layout: Layout,
     /// Our `head`: the shared one is only ever written from this.
     head: u32,
+    /// Our `room` counter, likewise.
+    room: u32,
 }
 
 impl<M: RingMemory> Sender<M> {
@@ -254,6 +273,7 @@ impl<M: RingMemory> Sender<M> {
             mem,
             layout,
             head: 0,
+            room: 0,
         }
     }
 
@@ -264,10 +284,12 @@ impl<M: RingMemory> Sender<M> {
     /// [`Sender::restart_at_tail`] recovers.
     pub fn resume(mem: M, layout: Layout) -> Self {
         let head = mem.load_head();
+        let room = mem.load_room();
         Sender {
             mem,
             layout,
             head,
+            room,
         }
     }
 
@@ -297,6 +319,18 @@ impl<M: RingMemory> Sender<M> {
             Ok(free) => free >= self.layout.slots_for(len),
             Err(_) => true,
         }
+    }
+
+    /// For a sender that cannot wait in place: asks the receiver to notify
+    /// it once it has handed slots back, then looks again. `true`: there is
+    /// room for `len` bytes now (no notification will necessarily come);
+    /// `false`: the receiver will notify (it sees the request after it
+    /// next consumes, see the protocol above).
+    pub fn want_room(&mut self, len: usize) -> bool {
+        self.room = self.room.wrapping_add(1);
+        self.mem.store_room(self.room);
+        self.mem.full_fence();
+        self.has_room_for(len)
     }
 
     /// Free slots, as far as the receiver's `tail` says.
@@ -384,6 +418,8 @@ pub struct Receiver<M: RingMemory> {
     layout: Layout,
     /// Our `tail`: the shared one is only ever written from this.
     tail: u32,
+    /// The sender's `room` request we last answered.
+    room_answered: u32,
 }
 
 impl<M: RingMemory> Receiver<M> {
@@ -393,6 +429,7 @@ impl<M: RingMemory> Receiver<M> {
             mem,
             layout,
             tail: 0,
+            room_answered: 0,
         }
     }
 
@@ -401,10 +438,12 @@ impl<M: RingMemory> Receiver<M> {
     /// expects the next frame to start there.
     pub fn resume(mem: M, layout: Layout) -> Self {
         let tail = mem.load_tail();
+        let room_answered = mem.load_room();
         Receiver {
             mem,
             layout,
             tail,
+            room_answered,
         }
     }
 
@@ -492,6 +531,19 @@ impl<M: RingMemory> Receiver<M> {
         true
     }
 
+    /// After consuming: whether the sender asked for room since the last
+    /// time this returned `true` (then the caller notifies it). Any value
+    /// the sender wrote counts, so garbage costs at most a notification.
+    pub fn room_wanted(&mut self) -> bool {
+        self.mem.full_fence();
+        let room = self.mem.load_room();
+        if room == self.room_answered {
+            return false;
+        }
+        self.room_answered = room;
+        true
+    }
+
     /// Woken up: the sender need not notify until the next sleep.
     pub fn woken(&self) {
         self.mem.store_waiting(false);
@@ -531,6 +583,7 @@ mod tests {
         head: Cell<u32>,
         tail: Cell<u32>,
         waiting: Cell<bool>,
+        room: Cell<u32>,
         slots: RefCell<Vec<u8>>,
     }
 
@@ -540,6 +593,7 @@ mod tests {
                 head: Cell::new(0),
                 tail: Cell::new(0),
                 waiting: Cell::new(false),
+                room: Cell::new(0),
                 slots: RefCell::new(vec![0xee; layout.slot_area()]),
             })
         }
@@ -563,6 +617,12 @@ mod tests {
         }
         fn store_waiting(&self, waiting: bool) {
             self.waiting.set(waiting)
+        }
+        fn load_room(&self) -> u32 {
+            self.room.get()
+        }
+        fn store_room(&self, room: u32) {
+            self.room.set(room)
         }
         fn full_fence(&self) {}
         fn write_slots(&self, offset: usize, bytes: &[u8]) {
@@ -694,6 +754,47 @@ mod tests {
         assert!(!mem.waiting.get());
         let mut buf = [0u8; 64];
         assert!(rx.receive(&mut buf).unwrap().is_some());
+    }
+
+    #[test]
+    fn room_is_notified_once_per_request() {
+        let (mut tx, mut rx, mem) = pair(4);
+        let mut buf = [0u8; 256];
+        // Nothing asked: consuming notifies nobody.
+        tx.send(0, &[1; 100]).unwrap();
+        rx.receive(&mut buf).unwrap();
+        assert!(!rx.room_wanted());
+        // Full: the sender asks, there is no room, the receiver answers once.
+        tx.send(0, &[2; 200]).unwrap();
+        assert!(!tx.want_room(100));
+        rx.receive(&mut buf).unwrap();
+        assert!(rx.room_wanted());
+        assert!(!rx.room_wanted(), "one notification per request");
+        assert!(tx.has_room_for(200));
+        // A request that finds room at once is still answered, harmlessly.
+        assert!(tx.want_room(100));
+        assert!(rx.room_wanted());
+        assert!(!rx.room_wanted());
+        // Garbage in `room` costs one notification, no more.
+        mem.room.set(0xdead_beef);
+        assert!(rx.room_wanted());
+        assert!(!rx.room_wanted());
+    }
+
+    #[test]
+    fn room_counters_resume() {
+        let layout = Layout::new(4).unwrap();
+        let (mut tx, _rx, mem) = pair(4);
+        tx.send(0, &[1; 200]).unwrap();
+        assert!(!tx.want_room(100));
+        // A receiver that reloads takes the request as answered; one that
+        // did not sees it.
+        let mut resumed = Receiver::resume(mem.clone(), layout);
+        assert!(!resumed.room_wanted());
+        let mut tx2 = Sender::resume(mem.clone(), layout);
+        assert!(!tx2.want_room(100));
+        assert!(resumed.room_wanted());
+        assert_eq!(mem.room.get(), 2);
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //!   `prepare_to_sleep` allows it, and is woken only when `send` says to
 //!   notify. A lost wake-up leaves it asleep forever, which loom reports as
 //!   a deadlock.
+//! - likewise no request for room is lost: a sender facing a full ring
+//!   asks with `want_room` and sleeps until the receiver, which checks
+//!   `room_wanted` after each frame it consumes, answers.
 
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
@@ -23,8 +26,10 @@ struct Shared {
     head: AtomicU32,
     tail: AtomicU32,
     waiting: AtomicBool,
+    room: AtomicU32,
     slots: Vec<UnsafeCell<[u8; SLOT_SIZE]>>,
     wake: Notify,
+    room_wake: Notify,
 }
 
 #[derive(Clone)]
@@ -36,10 +41,12 @@ impl LoomRing {
             head: AtomicU32::new(0),
             tail: AtomicU32::new(0),
             waiting: AtomicBool::new(false),
+            room: AtomicU32::new(0),
             slots: (0..layout.nr_slots())
                 .map(|_| UnsafeCell::new([0; SLOT_SIZE]))
                 .collect(),
             wake: Notify::new(),
+            room_wake: Notify::new(),
         }))
     }
 }
@@ -62,6 +69,12 @@ impl RingMemory for LoomRing {
     }
     fn store_waiting(&self, waiting: bool) {
         self.0.waiting.store(waiting, Ordering::Relaxed)
+    }
+    fn load_room(&self) -> u32 {
+        self.0.room.load(Ordering::Relaxed)
+    }
+    fn store_room(&self, room: u32) {
+        self.0.room.store(room, Ordering::Relaxed)
     }
     fn full_fence(&self) {
         fence(Ordering::SeqCst)
@@ -108,8 +121,13 @@ fn model(nr_slots: u32, frames: usize) {
                             }
                             break;
                         }
-                        // Back-pressure: try again once the receiver ran.
-                        Err(RingError::Full { .. }) => thread::yield_now(),
+                        // Back-pressure: ask for room and sleep until the
+                        // receiver answers (a lost answer is a deadlock).
+                        Err(RingError::Full { .. }) => {
+                            if !tx.want_room(data.len()) {
+                                tx.memory().0.room_wake.wait();
+                            }
+                        }
                         Err(e) => panic!("send: {e}"),
                     }
                 }
@@ -127,6 +145,9 @@ fn model(nr_slots: u32, frames: usize) {
                     assert_eq!(frame.kind as usize, got);
                     assert_eq!(&buf[..frame.len], &message(got)[..]);
                     got += 1;
+                    if rx.room_wanted() {
+                        rx.memory().0.room_wake.notify();
+                    }
                 }
                 None => {
                     if rx.prepare_to_sleep() {
