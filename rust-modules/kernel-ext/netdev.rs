@@ -7,9 +7,22 @@
 //! and registers the device, with the driver object reachable from every
 //! callback, and dropping the registration unregisters and frees it. The
 //! callbacks run in the contexts Linux gives them: [`NetDriver::transmit`]
-//! with bottom halves off (it must not sleep), the others in process
-//! context with RTNL held. [`NetDev::receive`] hands a received frame to
-//! the stack from process context.
+//! with bottom halves off (it must not sleep), [`NetDriver::poll`] in the
+//! NAPI softirq, the others in process context with RTNL held.
+//!
+//! Receiving goes through NAPI: the driver builds an skb from a frame
+//! ([`NetDev::build_rx`], which also applies the offload metadata that
+//! came with it), keeps it, and calls [`NetDev::schedule_poll`]; the
+//! stack then calls [`NetDriver::poll`], which hands frames up with
+//! [`Napi::receive`] (through GRO). The adapter completes the poll when
+//! the driver did less than its budget.
+//!
+//! Offloads: a device registered with [`Config::offloads`] accepts frames
+//! whose checksum is still to be filled in and TCP packets still to be
+//! segmented; [`SkBuff::offload`] says what a frame to send left undone
+//! and [`NetDev::build_rx`] restores it on the other side, as virtio-net
+//! does, so nothing is checksummed or segmented while the data stays in
+//! memory.
 
 use core::ptr::NonNull;
 use kernel::{
@@ -34,6 +47,10 @@ pub trait NetDriver: Send + Sync + Sized + 'static {
     /// Sends one frame; the driver owns `skb` and must consume or drop it.
     /// Bottom halves are off: no sleeping.
     fn transmit(&self, dev: &NetDev, skb: SkBuff);
+    /// NAPI poll (softirq): hands at most `budget` received frames to
+    /// `napi` and returns how many; fewer than `budget` means it is done
+    /// until the next [`NetDev::schedule_poll`].
+    fn poll(&self, dev: &NetDev, napi: &Napi, budget: usize) -> usize;
     /// The device's counters.
     fn stats(&self) -> Stats;
 }
@@ -48,6 +65,56 @@ pub struct Stats {
     pub tx_packets: u64,
     pub tx_bytes: u64,
     pub tx_dropped: u64,
+    pub tx_errors: u64,
+}
+
+/// What the sending stack left for the device to do to a frame.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Offload {
+    /// `(start, offset)`: the checksum from `start` (bytes from the
+    /// frame's start) to the end goes at `start + offset`, not filled in.
+    pub csum: Option<(u16, u16)>,
+    /// A TCP packet larger than the MTU, to be cut into segments.
+    pub gso: Option<TcpSegmentation>,
+}
+
+/// TCP segmentation left undone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpSegmentation {
+    pub ipv6: bool,
+    /// Payload bytes per segment.
+    pub size: u16,
+    /// The packet carries ECN's CWR flag (kept on the first segment only).
+    pub ecn: bool,
+}
+
+/// The private area of every device: the NAPI context, then the driver.
+/// Not generic, so that [`NetDev`] finds the NAPI context without knowing
+/// the driver's type.
+#[repr(C)]
+struct Private {
+    napi: bindings::napi_struct,
+    /// `*const T` of the registration's driver.
+    driver: *const c_void,
+}
+
+/// `netdev_priv()` is aligned to `NETDEV_ALIGN` (32 bytes).
+const _: () = assert!(core::mem::align_of::<Private>() <= 32);
+
+/// A NAPI context, as a poll sees it.
+///
+/// # Invariants
+///
+/// `0` is the NAPI context of a registered device, being polled.
+pub struct Napi(NonNull<bindings::napi_struct>);
+
+impl Napi {
+    /// Hands a received frame to the stack, through GRO.
+    pub fn receive(&self, skb: SkBuff) {
+        // SAFETY: a NAPI context being polled (invariant), in its softirq;
+        // the stack takes the skb whatever it returns.
+        unsafe { bindings::napi_gro_receive(self.0.as_ptr(), skb.into_raw()) };
+    }
 }
 
 /// A registered `net_device`, as callbacks and the driver see it.
@@ -95,30 +162,108 @@ impl NetDev {
         unsafe { bindings::netif_stop_queue(self.raw()) }
     }
 
-    /// Hands a received Ethernet frame (header included) to the stack.
-    /// Process context; the frame is copied. `ENOMEM` if no buffer,
-    /// `EINVAL` for a frame shorter than an Ethernet header.
-    pub fn receive(&self, frame: &[u8]) -> Result {
+    /// Lets the stack hand frames to the device again after
+    /// [`NetDev::stop_queue`], and sends what queued up meanwhile. Any
+    /// context; from process context the transmit softirq runs before this
+    /// returns.
+    pub fn wake_queue(&self) {
+        // SAFETY: valid device (invariant); the bottom-half section makes
+        // the raised softirq run at its end instead of whenever ksoftirqd
+        // gets to it.
+        unsafe {
+            bindings::local_bh_disable();
+            bindings::netif_wake_queue(self.raw());
+            bindings::local_bh_enable();
+        }
+    }
+
+    /// Whether the stack's queue to the device is stopped.
+    pub fn queue_stopped(&self) -> bool {
+        // SAFETY: valid device (invariant).
+        unsafe { bindings::netif_queue_stopped(self.raw()) }
+    }
+
+    /// Whether the device is up (between `open` and `stop`).
+    pub fn running(&self) -> bool {
+        // SAFETY: valid device (invariant).
+        unsafe { bindings::netif_running(self.raw()) }
+    }
+
+    fn napi(&self) -> *mut bindings::napi_struct {
+        // SAFETY: valid device (invariant) whose private area is a
+        // `Private` (every device here is set up by `Registration`).
+        unsafe { core::ptr::addr_of_mut!((*bindings::netdev_priv(self.raw()).cast::<Private>()).napi) }
+    }
+
+    /// Asks for a NAPI poll. Any context; from process context the poll
+    /// runs before this returns. Does nothing while the device is down.
+    pub fn schedule_poll(&self) {
+        // SAFETY: the device's NAPI context, added at registration and
+        // deleted only after unregistering; napi_schedule() wants bottom
+        // halves off (it raises the softirq, which runs at their end).
+        unsafe {
+            bindings::local_bh_disable();
+            bindings::napi_schedule(self.napi());
+            bindings::local_bh_enable();
+        }
+    }
+
+    /// Builds the skb of a received Ethernet frame (header included), with
+    /// the offloads the sender left undone (checked by the stack:
+    /// `EINVAL` if the checksum field lies outside the frame). Process
+    /// context; the frame is copied. `ENOMEM` if no buffer, `EINVAL` for a
+    /// frame shorter than an Ethernet header.
+    pub fn build_rx(&self, frame: &[u8], offload: &Offload) -> Result<SkBuff> {
         let len = u32::try_from(frame.len()).map_err(|_| EINVAL)?;
         if frame.len() < bindings::ETH_HLEN as usize {
             return Err(EINVAL);
         }
-        // SAFETY: valid device (invariant); GFP_ATOMIC: the receive thread
-        // must not wait on reclaim.
-        let skb = unsafe { bindings::__netdev_alloc_skb(self.raw(), len, bindings::GFP_ATOMIC) };
-        let skb = NonNull::new(skb).ok_or(ENOMEM)?;
+        // SAFETY: valid device (invariant). GFP_KERNEL: the caller is in
+        // process context, and a 64 KiB frame needs an order-4 buffer that
+        // an atomic allocation often cannot find.
+        let skb = unsafe {
+            bindings::__netdev_alloc_skb(self.raw(), len, bindings::GFP_KERNEL | bindings::__GFP_NOWARN)
+        };
+        // INVARIANT: a fresh skb, ours.
+        let skb = SkBuff(NonNull::new(skb).ok_or(ENOMEM)?);
+        let raw = skb.0.as_ptr();
         // SAFETY: a fresh skb with room for `len` bytes (allocated for
         // them); `skb_put` returns where they go, which we fill completely.
         unsafe {
-            let at = bindings::skb_put(skb.as_ptr(), len).cast::<u8>();
+            let at = bindings::skb_put(raw, len).cast::<u8>();
             core::ptr::copy_nonoverlapping(frame.as_ptr(), at, frame.len());
-            let protocol = bindings::eth_type_trans(skb.as_ptr(), self.raw());
-            (*(*skb.as_ptr()).__bindgen_anon_4.__bindgen_anon_1.as_mut()).protocol = protocol;
-            // netif_rx takes the skb whatever it returns (a drop is
-            // counted by the stack).
-            bindings::netif_rx(skb.as_ptr());
         }
-        Ok(())
+        if let Some((start, offset)) = offload.csum {
+            // SAFETY: our skb; the function checks the offsets against the
+            // data (which starts at the frame's start here) and refuses
+            // what does not fit.
+            if !unsafe { bindings::skb_partial_csum_set(raw, start, offset) } {
+                return Err(EINVAL);
+            }
+        }
+        if let Some(gso) = offload.gso {
+            let kind = if gso.ipv6 {
+                bindings::SKB_GSO_TCPV6
+            } else {
+                bindings::SKB_GSO_TCPV4
+            };
+            let ecn = if gso.ecn { bindings::SKB_GSO_TCP_ECN } else { 0 };
+            // SAFETY: our skb, not shared: its shared info is ours to
+            // write. DODGY: the header came from outside this kernel, so
+            // the stack recounts the segments and checks the headers.
+            unsafe {
+                let info = bindings::skb_shinfo(raw);
+                (*info).gso_size = gso.size;
+                (*info).gso_type = kind | ecn | bindings::SKB_GSO_DODGY;
+                (*info).gso_segs = 0;
+            }
+        }
+        // SAFETY: our skb, holding a whole Ethernet frame.
+        unsafe {
+            let protocol = bindings::eth_type_trans(raw, self.raw());
+            (*(*raw).__bindgen_anon_4.__bindgen_anon_1.as_mut()).protocol = protocol;
+        }
+        Ok(skb)
     }
 }
 
@@ -151,6 +296,49 @@ impl SkBuff {
         Ok(len)
     }
 
+    /// What the stack left undone in this frame. `EOPNOTSUPP` for
+    /// segmentation other than TCP (never asked of a device that offers
+    /// only TCP's).
+    pub fn offload(&self) -> Result<Offload> {
+        let raw = self.0.as_ptr();
+        // SAFETY: owned skb (invariant); plain field reads.
+        let (summed, csum_offset) = unsafe {
+            let headers = (*raw).__bindgen_anon_4.__bindgen_anon_1.as_ref();
+            (headers.ip_summed(), headers.__bindgen_anon_1.__bindgen_anon_1.csum_offset)
+        };
+        let csum = if u32::from(summed) == bindings::CHECKSUM_PARTIAL {
+            // SAFETY: owned skb (invariant).
+            let start = unsafe { bindings::skb_checksum_start_offset(raw) };
+            Some((u16::try_from(start).map_err(|_| EINVAL)?, csum_offset))
+        } else {
+            None
+        };
+        // SAFETY: owned skb (invariant); its shared info is readable.
+        let (size, kind) = unsafe {
+            let info = bindings::skb_shinfo(raw);
+            ((*info).gso_size, (*info).gso_type)
+        };
+        let gso = if size == 0 {
+            None
+        } else if kind & (bindings::SKB_GSO_TCPV4 | bindings::SKB_GSO_TCPV6) == 0 {
+            return Err(crate::errno::eopnotsupp());
+        } else {
+            Some(TcpSegmentation {
+                ipv6: kind & bindings::SKB_GSO_TCPV6 != 0,
+                size,
+                ecn: kind & bindings::SKB_GSO_TCP_ECN != 0,
+            })
+        };
+        Ok(Offload { csum, gso })
+    }
+
+    /// Gives up ownership, to the stack.
+    fn into_raw(self) -> *mut bindings::sk_buff {
+        let skb = self.0;
+        core::mem::forget(self);
+        skb.as_ptr()
+    }
+
     /// Frees the skb as sent successfully.
     pub fn consume(self) {
         let skb = self.0;
@@ -164,6 +352,78 @@ impl Drop for SkBuff {
     fn drop(&mut self) {
         // SAFETY: owned (invariant); freed once, here (as dropped).
         unsafe { bindings::dev_kfree_skb_any(self.0.as_ptr()) };
+    }
+}
+
+/// A FIFO of owned skbs, linked through their own `next` pointers as
+/// `sk_buff_head` links them, with no lock of its own (the owner puts it
+/// under one). Dropping it frees what is left.
+///
+/// # Invariants
+///
+/// `head` starts a chain of `len` skbs this list owns, linked by `next`
+/// and ending at `tail` (whose `next` is null); both null when empty.
+pub struct SkbList {
+    head: *mut bindings::sk_buff,
+    tail: *mut bindings::sk_buff,
+    len: usize,
+}
+
+// SAFETY: the list owns its skbs, which may be freed from any thread.
+unsafe impl Send for SkbList {}
+
+impl SkbList {
+    pub const fn new() -> Self {
+        SkbList {
+            head: core::ptr::null_mut(),
+            tail: core::ptr::null_mut(),
+            len: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Appends `skb`.
+    pub fn push(&mut self, skb: SkBuff) {
+        let raw = skb.into_raw();
+        // SAFETY: `raw` is ours now; `tail`, if any, is the list's last
+        // skb (invariant). Their `next` is free for our use while listed.
+        unsafe {
+            (*raw).__bindgen_anon_1.__bindgen_anon_1.next = core::ptr::null_mut();
+            if self.tail.is_null() {
+                self.head = raw;
+            } else {
+                (*self.tail).__bindgen_anon_1.__bindgen_anon_1.next = raw;
+            }
+        }
+        self.tail = raw;
+        self.len += 1;
+    }
+
+    /// Takes the oldest skb.
+    pub fn pop(&mut self) -> Option<SkBuff> {
+        let first = NonNull::new(self.head)?;
+        // SAFETY: the list's first skb (invariant); its `next` is the rest.
+        unsafe {
+            self.head = (*first.as_ptr()).__bindgen_anon_1.__bindgen_anon_1.next;
+            (*first.as_ptr()).__bindgen_anon_1.__bindgen_anon_1.next = core::ptr::null_mut();
+        }
+        if self.head.is_null() {
+            self.tail = core::ptr::null_mut();
+        }
+        self.len -= 1;
+        // INVARIANT: unlinked, and owned by the caller from here.
+        Some(SkBuff(first))
+    }
+}
+
+impl Drop for SkbList {
+    fn drop(&mut self) {
+        while let Some(skb) = self.pop() {
+            drop(skb);
+        }
     }
 }
 
@@ -196,18 +456,24 @@ impl<T: NetDriver> Adapter<T> {
     ///
     /// `dev` was registered by a [`Registration<T>`] that still lives.
     unsafe fn driver<'a>(dev: *mut bindings::net_device) -> &'a T {
-        // SAFETY: the private area holds the `*const T` that
-        // `Registration::register` stored, from an `Arc<T>` the
-        // registration keeps until after the device is unregistered.
-        unsafe { &**bindings::netdev_priv(dev).cast::<*const T>() }
+        // SAFETY: the private area is a `Private` whose `driver` is the
+        // `*const T` that `Registration::register` stored, from an `Arc<T>`
+        // the registration keeps until after the device is unregistered.
+        unsafe { &*(*bindings::netdev_priv(dev).cast::<Private>()).driver.cast::<T>() }
     }
 
     unsafe extern "C" fn open(dev: *mut bindings::net_device) -> c_int {
         // SAFETY: called by the stack for a device we registered.
         let (drv, netdev) = unsafe { (Self::driver(dev), NetDev(NonNull::new_unchecked(dev))) };
+        // SAFETY: the device's NAPI context, disabled while it is down.
+        unsafe { bindings::napi_enable(netdev.napi()) };
         match drv.open(&netdev) {
             Ok(()) => 0,
-            Err(e) => e.to_errno(),
+            Err(e) => {
+                // SAFETY: enabled just above.
+                unsafe { bindings::napi_disable(netdev.napi()) };
+                e.to_errno()
+            }
         }
     }
 
@@ -215,7 +481,28 @@ impl<T: NetDriver> Adapter<T> {
         // SAFETY: as in `open`.
         let (drv, netdev) = unsafe { (Self::driver(dev), NetDev(NonNull::new_unchecked(dev))) };
         drv.stop(&netdev);
+        // SAFETY: enabled by `open`; waits for a running poll to finish.
+        unsafe { bindings::napi_disable(netdev.napi()) };
         0
+    }
+
+    unsafe extern "C" fn poll(napi: *mut bindings::napi_struct, budget: c_int) -> c_int {
+        // SAFETY: the stack polls a NAPI context we added to a device we
+        // registered; `dev` is set by netif_napi_add.
+        let dev = unsafe { (*napi).dev };
+        // SAFETY: as in `open`.
+        let (drv, netdev) = unsafe { (Self::driver(dev), NetDev(NonNull::new_unchecked(dev))) };
+        let budget = usize::try_from(budget).unwrap_or(0);
+        // SAFETY: INVARIANT: being polled, now.
+        let context = Napi(unsafe { NonNull::new_unchecked(napi) });
+        let done = drv.poll(&netdev, &context, budget).min(budget);
+        let done_c = c_int::try_from(done).unwrap_or(0);
+        if done < budget {
+            // SAFETY: our poll, finishing with less than its budget (a
+            // budget of 0, from netpoll, must not complete).
+            unsafe { bindings::napi_complete_done(napi, done_c) };
+        }
+        done_c
     }
 
     unsafe extern "C" fn start_xmit(
@@ -249,6 +536,7 @@ impl<T: NetDriver> Adapter<T> {
         stats.tx_packets = s.tx_packets;
         stats.tx_bytes = s.tx_bytes;
         stats.tx_dropped = s.tx_dropped;
+        stats.tx_errors = s.tx_errors;
         // SAFETY: as above.
         unsafe { out.write_unaligned(stats) };
     }
@@ -305,12 +593,18 @@ pub struct Config<'a> {
     pub mac: [u8; 6],
     pub min_mtu: u32,
     pub max_mtu: u32,
+    /// Take frames with checksums and TCP segmentation left undone
+    /// ([`SkBuff::offload`]); frames are at most `max_frame` bytes, so
+    /// larger segmented packets are cut up by the stack first.
+    pub offloads: bool,
+    /// Largest frame (Ethernet header included) the device can carry.
+    pub max_frame: u32,
 }
 
 impl<T: NetDriver> Registration<T> {
     /// Allocates, sets up and registers the device, carrier off.
     pub fn register(config: &Config<'_>, driver: Arc<T>) -> Result<Self> {
-        let priv_size = c_int::try_from(core::mem::size_of::<*const T>()).map_err(|_| EINVAL)?;
+        let priv_size = c_int::try_from(core::mem::size_of::<Private>()).map_err(|_| EINVAL)?;
         // SAFETY: `setup` matches the callback type; the name is
         // NUL-terminated; one queue each way.
         let dev = unsafe {
@@ -325,10 +619,31 @@ impl<T: NetDriver> Registration<T> {
         };
         let dev = NonNull::new(dev).ok_or(ENOMEM)?;
         // SAFETY: a fresh, unregistered device that only we know: its
-        // fields may be written; the private area has room for a pointer.
+        // fields may be written; the private area (zeroed) is a `Private`,
+        // whose NAPI context is added here, before registering.
         unsafe {
             let raw = dev.as_ptr();
-            *bindings::netdev_priv(raw).cast::<*const T>() = core::ptr::from_ref::<T>(&driver);
+            let private = bindings::netdev_priv(raw).cast::<Private>();
+            (*private).driver = core::ptr::from_ref::<T>(&driver).cast::<c_void>();
+            bindings::netif_napi_add_weight(
+                raw,
+                core::ptr::addr_of_mut!((*private).napi),
+                Some(Adapter::<T>::poll),
+                bindings::NAPI_POLL_WEIGHT as c_int,
+            );
+            if config.offloads {
+                let features = bindings::NETIF_F_SG
+                    | bindings::NETIF_F_FRAGLIST
+                    | bindings::NETIF_F_HW_CSUM
+                    | bindings::NETIF_F_HIGHDMA
+                    | bindings::NETIF_F_RXCSUM
+                    | bindings::NETIF_F_TSO
+                    | bindings::NETIF_F_TSO6
+                    | bindings::NETIF_F_TSO_ECN;
+                (*raw).features |= features;
+                (*raw).hw_features |= features;
+                bindings::netif_set_tso_max_size(raw, config.max_frame);
+            }
             (*raw).netdev_ops = &Adapter::<T>::OPS;
             (*raw).ethtool_ops = &Adapter::<T>::ETHTOOL_OPS;
             (*raw).min_mtu = config.min_mtu;
@@ -339,7 +654,8 @@ impl<T: NetDriver> Registration<T> {
         // SAFETY: set up above; `register_netdev` takes RTNL itself.
         let ret = unsafe { bindings::register_netdev(dev.as_ptr()) };
         if let Err(e) = to_result(ret) {
-            // SAFETY: never registered, so freeing it is ours to do.
+            // SAFETY: never registered, so freeing it (and its NAPI
+            // context) is ours to do.
             unsafe { bindings::free_netdev(dev.as_ptr()) };
             return Err(e);
         }
@@ -361,10 +677,11 @@ impl<T: NetDriver> Registration<T> {
 impl<T: NetDriver> Drop for Registration<T> {
     fn drop(&mut self) {
         // SAFETY: registered (invariant); unregistering stops it (calling
-        // `stop`) and waits for callbacks; then nothing uses it and we free
-        // it, before `driver` goes.
+        // `stop`, which disables NAPI) and waits for callbacks; then nothing
+        // uses it and we free it, before `driver` goes.
         unsafe {
             bindings::unregister_netdev(self.dev.as_ptr());
+            bindings::netif_napi_del(self.dev().napi());
             bindings::free_netdev(self.dev.as_ptr());
         }
     }

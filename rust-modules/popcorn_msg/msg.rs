@@ -38,7 +38,7 @@
 //! [`SendMode::BestEffort`] (dropped and counted).
 
 use core::fmt::Write;
-use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::{
     alloc::KVec,
     c_str,
@@ -136,12 +136,23 @@ pub trait MsgHandler: Send + Sync {
     fn on_request(&self, _from: From, _body: &[u8]) -> Result<KVec<u8>> {
         Err(errno::eopnotsupp())
     }
+
+    /// The receive thread finished a pass over every ring, after handing
+    /// this handler at least one message: the moment to push a batch on
+    /// (popnet schedules its NAPI poll here, so GRO sees the whole batch).
+    fn on_batch_end(&self) {}
 }
 
 /// Told when the number of live peers changes (popnet's carrier). Runs on
 /// the peer watcher thread, in process context.
 pub trait PeerListener: Send + Sync {
     fn peers_changed(&self, live: usize);
+
+    /// Room appeared in the ring to kernel `id` after
+    /// [`MsgLayer::want_room`] found none (or that kernel left, so waiting
+    /// is over). Runs on the receive thread or the peer watcher, in process
+    /// context.
+    fn room_available(&self, _id: u32) {}
 }
 
 /// What [`MsgLayer::send`] does when the ring is full.
@@ -273,6 +284,14 @@ impl RingMemory for WindowRing {
             a.store(u32::from(waiting), Ordering::Relaxed);
         }
     }
+    fn load_room(&self) -> u32 {
+        self.index(ring::ROOM_OFFSET).map_or(0, |a| a.load(Ordering::Relaxed))
+    }
+    fn store_room(&self, room: u32) {
+        if let Some(a) = self.index(ring::ROOM_OFFSET) {
+            a.store(room, Ordering::Relaxed);
+        }
+    }
     fn full_fence(&self) {
         fence(Ordering::SeqCst);
     }
@@ -361,6 +380,9 @@ struct Channel {
     #[pin]
     tx: SpinLockBh<TxSide>,
     stats: PeerStats,
+    /// Bytes a sender asked room for with [`MsgLayer::want_room`]; 0 when
+    /// nobody waits.
+    room_wanted: AtomicUsize,
 }
 
 /// What a pending request is waiting for.
@@ -398,7 +420,7 @@ pub struct MsgLayer {
 
 /// Logs at most one line per second from the receive path, so that a
 /// peer spraying garbage cannot flood the log.
-fn log_allowed() -> bool {
+pub(crate) fn log_allowed() -> bool {
     static LAST_MS: AtomicU64 = AtomicU64::new(0);
     let now = monotonic_ms();
     let last = LAST_MS.load(Ordering::Relaxed);
@@ -501,6 +523,7 @@ impl MsgLayer {
                     slot,
                     tx <- crate::new_spinlock_bh!(TxSide { sender: Sender::resume(out, layout), generation }),
                     stats: PeerStats::default(),
+                    room_wanted: AtomicUsize::new(0),
                 }),
                 GFP_KERNEL,
             )?);
@@ -617,23 +640,34 @@ impl MsgLayer {
     /// `mode`), `EIO` (the peer's side of the ring is corrupt and did not
     /// recover).
     pub fn send(&self, to: u32, kind: u16, body: &[u8], mode: SendMode) -> Result {
+        self.send_parts(to, kind, &[body], mode)
+    }
+
+    /// As [`MsgLayer::send`], with the body in `parts` one after the other
+    /// (a header and a payload, say), gathered only in the ring.
+    pub fn send_parts(&self, to: u32, kind: u16, parts: &[&[u8]], mode: SendMode) -> Result {
         if !(FIRST_USER_KIND..=LAST_KIND).contains(&kind) {
             return Err(EINVAL);
         }
         let (slot, _) = self.live_slot(to).ok_or(errno::ehostunreach())?;
-        self.send_to_slot(slot, kind, &[body], mode)
+        self.send_to_slot(slot, kind, parts, mode)
     }
 
     /// Sends one message to every live kernel; the first error wins, but
     /// every peer is tried.
     pub fn send_all(&self, kind: u16, body: &[u8], mode: SendMode) -> Result {
+        self.send_all_parts(kind, &[body], mode)
+    }
+
+    /// As [`MsgLayer::send_all`], with the body in `parts`.
+    pub fn send_all_parts(&self, kind: u16, parts: &[&[u8]], mode: SendMode) -> Result {
         if !(FIRST_USER_KIND..=LAST_KIND).contains(&kind) {
             return Err(EINVAL);
         }
         let mut result = Ok(());
         for slot in (0..KERNEL_SLOTS).filter(|&s| s != self.self_slot) {
             if self.window.peek(slot).is_some_and(|p| p.state == Some(SlotState::Live)) {
-                let sent = self.send_to_slot(slot, kind, &[body], mode);
+                let sent = self.send_to_slot(slot, kind, parts, mode);
                 if result.is_ok() {
                     result = sent;
                 }
@@ -652,16 +686,7 @@ impl MsgLayer {
             if entry.state != Some(SlotState::Live) {
                 return Err(errno::ehostunreach());
             }
-            let result = {
-                let mut tx = channel.tx.lock();
-                if tx.generation != entry.generation {
-                    // A new kernel in that slot: the primary reset the rings.
-                    let ring = self.window.ring(self.self_slot, slot).ok_or(EINVAL)?;
-                    tx.sender = Sender::resume(ring, self.window.layout.ring());
-                    tx.generation = entry.generation;
-                }
-                tx.sender.send_parts(kind, parts)
-            };
+            let result = self.with_sender(channel, entry, |sender| sender.send_parts(kind, parts))?;
             match result {
                 Ok(sent) => {
                     channel.stats.sent.fetch_add(1, Ordering::Relaxed);
@@ -707,6 +732,80 @@ impl MsgLayer {
                     recovered = true;
                 }
                 Err(e) => return Err(ring_errno(e)),
+            }
+        }
+    }
+
+    /// Runs `f` on the sender to `channel`'s peer under its lock, after
+    /// following a new kernel in that slot (the primary reset its rings).
+    fn with_sender<R>(
+        &self,
+        channel: &Channel,
+        entry: Peek,
+        f: impl FnOnce(&mut Sender<WindowRing>) -> R,
+    ) -> Result<R> {
+        let mut tx = channel.tx.lock();
+        if tx.generation != entry.generation {
+            let ring = self.window.ring(self.self_slot, channel.slot).ok_or(EINVAL)?;
+            tx.sender = Sender::resume(ring, self.window.layout.ring());
+            tx.generation = entry.generation;
+        }
+        Ok(f(&mut tx.sender))
+    }
+
+    /// Whether a message of `len` bytes to kernel `to` fits in its ring
+    /// now. `EHOSTUNREACH` if no such kernel is live.
+    pub fn has_room(&self, to: u32, len: usize) -> Result<bool> {
+        let (slot, entry) = self.live_slot(to).ok_or(errno::ehostunreach())?;
+        let channel = self.channel(slot).ok_or(errno::ehostunreach())?;
+        self.with_sender(channel, entry, |sender| sender.has_room_for(len))
+    }
+
+    /// For senders that cannot wait in place (popnet's transmit): asks
+    /// kernel `to` to say when its ring has room for `len` bytes. `true`:
+    /// there is room now, send; `false`: the peer listener's
+    /// [`PeerListener::room_available`] will be called once there is (or
+    /// the kernel left). `EHOSTUNREACH` if no such kernel is live.
+    pub fn want_room(&self, to: u32, len: usize) -> Result<bool> {
+        let (slot, entry) = self.live_slot(to).ok_or(errno::ehostunreach())?;
+        let channel = self.channel(slot).ok_or(errno::ehostunreach())?;
+        // Before asking, so that an answer arriving at once finds it.
+        channel.room_wanted.store(len.max(1), Ordering::SeqCst);
+        let room = self.with_sender(channel, entry, |sender| sender.want_room(len))?;
+        if room {
+            channel.room_wanted.store(0, Ordering::SeqCst);
+        }
+        Ok(room)
+    }
+
+    /// Tells the peer listener about every ring whose sender asked for
+    /// room and now has it, or whose peer left. Called by the receive
+    /// thread after each pass (a peer's answer is an interrupt that wakes
+    /// it) and by the peer watcher.
+    fn answer_room_waiters(&self) {
+        for channel in self.channels.iter().flatten() {
+            let len = channel.room_wanted.load(Ordering::SeqCst);
+            if len == 0 {
+                continue;
+            }
+            let entry = self.window.peek(channel.slot);
+            let ready = match entry {
+                Some(e) if e.state == Some(SlotState::Live) => {
+                    self.with_sender(channel, e, |sender| sender.has_room_for(len)).unwrap_or(true)
+                }
+                _ => true,
+            };
+            if !ready
+                || channel
+                    .room_wanted
+                    .compare_exchange(len, 0, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_err()
+            {
+                continue;
+            }
+            let listener = self.listener.lock().clone();
+            if let (Some(l), Some(e)) = (listener, entry) {
+                l.room_available(e.kernel_id);
             }
         }
     }
@@ -861,17 +960,27 @@ impl MsgLayer {
     }
 
     /// Takes up to [`BATCH`] frames from every live peer; returns how many.
+    /// Then tells each handler that got a message that the pass is over.
     fn drain_all(&self, sides: &mut RxSides, buf: &mut [u8], woken: bool) -> usize {
         let mut total = 0;
+        // Bit k: a one-way message of user kind k was handed out.
+        let mut kinds: u64 = 0;
         for (slot, side) in sides.iter_mut().enumerate() {
             if let Some(side) = side {
-                total += self.drain(slot, side, buf, woken);
+                total += self.drain(slot, side, buf, woken, &mut kinds);
+            }
+        }
+        for kind in FIRST_USER_KIND..=LAST_KIND {
+            if kinds & (1u64 << kind) != 0 {
+                if let Some(handler) = self.handler(kind) {
+                    handler.on_batch_end();
+                }
             }
         }
         total
     }
 
-    fn drain(&self, slot: usize, rx: &mut RxSide, buf: &mut [u8], woken: bool) -> usize {
+    fn drain(&self, slot: usize, rx: &mut RxSide, buf: &mut [u8], woken: bool, kinds: &mut u64) -> usize {
         let (Some(channel), Some(peer)) = (self.channel(slot), self.window.peek(slot)) else {
             return 0;
         };
@@ -896,6 +1005,9 @@ impl MsgLayer {
                     got += 1;
                     channel.stats.received.fetch_add(1, Ordering::Relaxed);
                     let body = buf.get(..frame.len).unwrap_or(&[]);
+                    if (FIRST_USER_KIND..=LAST_KIND).contains(&frame.kind) {
+                        *kinds |= 1u64 << frame.kind;
+                    }
                     self.dispatch(channel, from, frame.kind, body);
                 }
                 Ok(None) => break,
@@ -917,6 +1029,11 @@ impl MsgLayer {
         }
         if woken && got > 0 {
             channel.stats.ipis_received.fetch_add(1, Ordering::Relaxed);
+        }
+        // Slots went back: a sender that asked for room hears about it.
+        if got > 0 && rx.receiver.room_wanted() && !self.polling() {
+            msg_ipi::send_msg_ipi(peer.notify_apic_id);
+            channel.stats.ipis_sent.fetch_add(1, Ordering::Relaxed);
         }
         got
     }
@@ -1074,7 +1191,7 @@ impl MsgLayer {
             let tx = channel.tx.lock();
             let mem = tx.sender.memory();
             let head = mem.load_head();
-            let at = (head as usize % ring.nr_slots() as usize) * ring::SLOT_SIZE;
+            let at = (head as usize).checked_rem(ring.nr_slots() as usize).unwrap_or(0) * ring::SLOT_SIZE;
             let room = ring.slot_area().saturating_sub(at).min(garbage.len());
             mem.write_slots(at, garbage.get(..room).unwrap_or(&[]));
             mem.store_head(head.wrapping_add((room / ring::SLOT_SIZE) as u32));
@@ -1151,6 +1268,7 @@ impl ThreadBody for RxThread {
         let mut woken = false;
         while !ctx.should_stop() {
             let got = msg.drain_all(&mut sides, buf.as_mut_slice(), woken);
+            msg.answer_room_waiters();
             woken = false;
             if got > 0 || msg.polling() {
                 crate::kthread::cond_resched();
@@ -1239,6 +1357,8 @@ impl PeerWatch {
             }
         }
         self.msg.peers_now(live_peers);
+        // A sender waiting for room from a kernel that left waits no more.
+        self.msg.answer_room_waiters();
     }
 }
 

@@ -82,6 +82,9 @@ mod text;
 #[path = "../popcorn-core/src/ring.rs"]
 mod ring;
 #[allow(dead_code, unreachable_pub)]
+#[path = "../popcorn-core/src/netframe.rs"]
+mod netframe;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../popcorn-core/src/trampoline.rs"]
 mod trampoline;
 #[allow(dead_code, unreachable_pub)]

@@ -1,61 +1,45 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! popnet: `popnet0`, one virtual Ethernet link joining every kernel,
-//! carried by the message layer (see `docs/popnet-plan.md`).
+//! carried by the message layer (see `docs/popnet.md`).
 //!
 //! Each kernel's device has the locally administered MAC `02:50:43`
 //! followed by its kernel id, so a unicast frame's destination names the
 //! kernel to send it to; broadcast and multicast frames go to every live
-//! kernel. A frame travels as one message of kind [`KIND_NET`], so the MTU
-//! is bounded by what one message carries. Transmit runs with bottom
-//! halves off and never waits: a full ring drops the frame and counts it
-//! (TCP retransmits). Frames from other kernels are checked (length, and
-//! that they are Ethernet frames at all) before the stack sees them.
+//! kernel. A frame travels as one message of kind [`KIND_NET`]: popnet's
+//! header (checksum and segmentation left undone, `netframe.rs`) then the
+//! Ethernet frame, so the MTU is bounded by what one message carries.
+//!
+//! Transmit runs with bottom halves off and never waits. After each frame
+//! to a kernel it makes sure the next one will fit: if not, it stops the
+//! queue and asks the message layer to say when the peer has made room
+//! ([`MsgLayer::want_room`]); the stack holds frames in its qdisc
+//! meanwhile, so TCP sees back-pressure rather than loss. Broadcasts are
+//! best effort (a full ring drops them and counts it).
+//!
+//! Receive: the message layer's receive thread hands each frame to
+//! [`NetLink::on_message`], which checks it (lengths, header, checksum
+//! offsets: another kernel wrote it), copies it into an skb and queues it;
+//! at the end of the thread's pass the NAPI poll hands the batch to the
+//! stack through GRO.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{alloc::KVec, c_str, new_spinlock, prelude::*, sync::{Arc, SpinLock}};
 
-use crate::msg::{From, MsgHandler, MsgLayer, PeerListener, SendMode, FIRST_USER_KIND};
-use crate::netdev::{Config, NetDev, NetDriver, Registration, SkBuff, Stats};
+use crate::lock_bh::SpinLockBh;
+use crate::msg::{log_allowed, From, MsgHandler, MsgLayer, PeerListener, SendMode, FIRST_USER_KIND};
+use crate::netdev::{Config, Napi, NetDev, NetDriver, Offload, Registration, SkBuff, SkbList, Stats, TcpSegmentation};
+use crate::netframe::{dest_of, mac_of, Dest, Gso, GsoKind, NetHeader, ETH_HLEN, HEADER_SIZE};
 
 /// The message kind of popnet frames.
 pub const KIND_NET: u16 = FIRST_USER_KIND + 2;
-/// Ethernet header length.
-const ETH_HLEN: usize = 14;
 /// Smallest MTU (IPv4's minimum).
 const MIN_MTU: u32 = 68;
-/// The first three bytes of every popnet MAC.
-const MAC_PREFIX: [u8; 3] = [0x02, 0x50, 0x43];
-
-/// The MAC of kernel `id`'s device.
-pub fn mac_of(id: u32) -> [u8; 6] {
-    let [_, a, b, c] = id.to_be_bytes();
-    [MAC_PREFIX[0], MAC_PREFIX[1], MAC_PREFIX[2], a, b, c]
-}
-
-/// Where a frame to `dest` goes.
-#[derive(Debug, PartialEq, Eq)]
-enum Dest {
-    /// Broadcast or multicast: every live kernel.
-    All,
-    /// One kernel.
-    Kernel(u32),
-    /// A unicast MAC that is not a popnet device's.
-    Unknown,
-}
-
-fn dest_of(frame: &[u8]) -> Dest {
-    let Some(mac) = frame.get(..6) else {
-        return Dest::Unknown;
-    };
-    if mac[0] & 1 != 0 {
-        return Dest::All;
-    }
-    if mac[..3] != MAC_PREFIX {
-        return Dest::Unknown;
-    }
-    Dest::Kernel(u32::from_be_bytes([0, mac[3], mac[4], mac[5]]))
-}
+/// Received frames waiting for the NAPI poll, at most. The receive thread
+/// queues at most 64 per peer before the poll runs, so this is only
+/// reached when the stack falls behind; then frames are dropped and
+/// counted, as a NIC's full ring would.
+const RX_QUEUE_MAX: usize = 1024;
 
 #[derive(Default)]
 struct Counters {
@@ -66,6 +50,11 @@ struct Counters {
     tx_packets: AtomicU64,
     tx_bytes: AtomicU64,
     tx_dropped: AtomicU64,
+    tx_errors: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
 }
 
 /// The driver object of this kernel's `popnet0`.
@@ -73,17 +62,68 @@ struct Counters {
 pub struct PopNet {
     msg: Arc<MsgLayer>,
     self_id: u32,
+    /// Largest Ethernet frame (header included) a message carries: what
+    /// the largest MTU allows. Received frames are checked against this,
+    /// not the current MTU, so that frames in flight while the MTU shrinks
+    /// (or from a kernel with a larger MTU) still arrive.
+    max_frame: usize,
+    /// Largest segmented packet the stack may hand us: a quarter of a
+    /// ring, so that several are in flight at once.
+    max_tso_frame: usize,
     counters: Counters,
     /// A frame is copied here before it goes into the ring (transmit is
     /// serialised by the device's queue lock; this lock only makes that
     /// visible to Rust).
     #[pin]
     tx_buf: SpinLock<KVec<u8>>,
+    /// Received frames for the NAPI poll (taken by the receive thread and
+    /// by the poll's softirq: bottom halves off).
+    #[pin]
+    rx_queue: SpinLockBh<SkbList>,
+}
+
+impl PopNet {
+    /// After a frame to `id`: stops the queue unless the next frame will
+    /// fit in that kernel's ring; [`NetLink::room_available`] wakes it.
+    fn keep_room(&self, dev: &NetDev, id: u32) {
+        let next = HEADER_SIZE + (ETH_HLEN + dev.mtu() as usize).max(self.max_tso_frame);
+        if self.msg.has_room(id, next) != Ok(false) {
+            return;
+        }
+        dev.stop_queue();
+        // Unless room appeared meanwhile, the peer now tells us when it
+        // has made some (or the kernel left, which wakes the queue too).
+        if self.msg.want_room(id, next) != Ok(false) {
+            dev.wake_queue();
+        }
+    }
+
+    fn header_of(offload: &Offload) -> NetHeader {
+        NetHeader {
+            csum: offload.csum,
+            gso: offload.gso.map(|g| Gso {
+                kind: if g.ipv6 { GsoKind::TcpV6 } else { GsoKind::TcpV4 },
+                size: g.size,
+                ecn: g.ecn,
+            }),
+        }
+    }
+
+    fn offload_of(header: &NetHeader) -> Offload {
+        Offload {
+            csum: header.csum,
+            gso: header.gso.map(|g| TcpSegmentation {
+                ipv6: g.kind == GsoKind::TcpV6,
+                size: g.size,
+                ecn: g.ecn,
+            }),
+        }
+    }
 }
 
 impl NetDriver for PopNet {
     const NAME: &'static CStr = c_str!("popnet");
-    const VERSION: &'static CStr = c_str!("0.1.0");
+    const VERSION: &'static CStr = c_str!("0.2.0");
 
     fn open(&self, dev: &NetDev) -> Result {
         dev.set_carrier(self.msg.live_peers() > 0);
@@ -93,39 +133,65 @@ impl NetDriver for PopNet {
 
     fn stop(&self, dev: &NetDev) {
         dev.stop_queue();
+        // Frames received while going down are not delivered.
+        let stale = core::mem::replace(&mut *self.rx_queue.lock(), SkbList::new());
+        self.counters.rx_dropped.fetch_add(stale.len() as u64, Ordering::Relaxed);
     }
 
-    fn transmit(&self, _dev: &NetDev, skb: SkBuff) {
+    fn transmit(&self, dev: &NetDev, skb: SkBuff) {
         let len = skb.len();
+        let Ok(offload) = skb.offload() else {
+            bump(&self.counters.tx_errors);
+            return;
+        };
+        let header = Self::header_of(&offload).encode();
         let mut buf = self.tx_buf.lock();
         let Some(frame) = buf.get_mut(..len) else {
             drop(buf);
-            self.counters.tx_dropped.fetch_add(1, Ordering::Relaxed);
+            bump(&self.counters.tx_errors);
             return;
         };
         if skb.copy_to(frame).is_err() {
             drop(buf);
-            self.counters.tx_dropped.fetch_add(1, Ordering::Relaxed);
+            bump(&self.counters.tx_errors);
             return;
         }
-        let sent = match dest_of(frame) {
-            Dest::All => self.msg.send_all(KIND_NET, frame, SendMode::BestEffort),
+        let dest = dest_of(frame);
+        let parts: [&[u8]; 2] = [&header, frame];
+        let sent = match dest {
+            Dest::All => self.msg.send_all_parts(KIND_NET, &parts, SendMode::BestEffort),
             Dest::Kernel(id) if id != self.self_id => {
-                self.msg.send(id, KIND_NET, frame, SendMode::NoWait)
+                self.msg.send_parts(id, KIND_NET, &parts, SendMode::NoWait)
             }
+            // Nobody has that MAC: the frame goes nowhere, as on a wire.
             _ => Err(EINVAL),
         };
         drop(buf);
         match sent {
             Ok(()) => {
-                self.counters.tx_packets.fetch_add(1, Ordering::Relaxed);
+                bump(&self.counters.tx_packets);
                 self.counters.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
                 skb.consume();
             }
-            Err(_) => {
-                self.counters.tx_dropped.fetch_add(1, Ordering::Relaxed);
+            Err(_) => bump(&self.counters.tx_dropped),
+        }
+        if let Dest::Kernel(id) = dest {
+            if id != self.self_id {
+                self.keep_room(dev, id);
             }
         }
+    }
+
+    fn poll(&self, _dev: &NetDev, napi: &Napi, budget: usize) -> usize {
+        let mut done = 0;
+        while done < budget {
+            let Some(skb) = self.rx_queue.lock().pop() else {
+                break;
+            };
+            napi.receive(skb);
+            done += 1;
+        }
+        done
     }
 
     fn stats(&self) -> Stats {
@@ -139,6 +205,7 @@ impl NetDriver for PopNet {
             tx_packets: get(&c.tx_packets),
             tx_bytes: get(&c.tx_bytes),
             tx_dropped: get(&c.tx_dropped),
+            tx_errors: get(&c.tx_errors),
         }
     }
 }
@@ -147,29 +214,67 @@ impl NetDriver for PopNet {
 struct NetLink(Registration<PopNet>);
 
 impl MsgHandler for NetLink {
-    fn on_message(&self, _from: From, body: &[u8]) {
-        let counters = &self.0.driver().counters;
+    fn on_message(&self, from: From, body: &[u8]) {
+        let driver = self.0.driver();
+        let counters = &driver.counters;
         let dev = self.0.dev();
-        // Another kernel wrote this: at least a header, at most an MTU.
-        if body.len() < ETH_HLEN || body.len() > ETH_HLEN + dev.mtu() as usize {
-            counters.rx_errors.fetch_add(1, Ordering::Relaxed);
+        let (header, frame) = match NetHeader::parse(body, driver.max_frame) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                bump(&counters.rx_errors);
+                if log_allowed() {
+                    pr_warn!("popnet0: dropped a frame from kernel {}: {}\n", from.id, e);
+                }
+                return;
+            }
+        };
+        if !dev.running() {
+            bump(&counters.rx_dropped);
             return;
         }
-        match dev.receive(body) {
-            Ok(()) => {
-                counters.rx_packets.fetch_add(1, Ordering::Relaxed);
-                counters.rx_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+        let skb = match dev.build_rx(frame, &PopNet::offload_of(&header)) {
+            Ok(skb) => skb,
+            Err(e) if e == EINVAL => {
+                // The stack refused the checksum offsets for this packet.
+                bump(&counters.rx_errors);
+                return;
             }
             Err(_) => {
-                counters.rx_dropped.fetch_add(1, Ordering::Relaxed);
+                bump(&counters.rx_dropped);
+                return;
             }
+        };
+        let mut queue = driver.rx_queue.lock();
+        if queue.len() >= RX_QUEUE_MAX {
+            drop(queue);
+            drop(skb);
+            bump(&counters.rx_dropped);
+            return;
         }
+        queue.push(skb);
+        drop(queue);
+        bump(&counters.rx_packets);
+        counters.rx_bytes.fetch_add(frame.len() as u64, Ordering::Relaxed);
+    }
+
+    fn on_batch_end(&self) {
+        self.0.dev().schedule_poll();
     }
 }
 
 impl PeerListener for NetLink {
     fn peers_changed(&self, live: usize) {
-        self.0.dev().set_carrier(live > 0);
+        let dev = self.0.dev();
+        dev.set_carrier(live > 0);
+        // The kernel the queue waited for may be the one that left.
+        self.room_available(0);
+    }
+
+    fn room_available(&self, _id: u32) {
+        let dev = self.0.dev();
+        if dev.running() && dev.queue_stopped() {
+            dev.wake_queue();
+        }
     }
 }
 
@@ -184,15 +289,21 @@ pub struct PopNetService {
 impl PopNetService {
     pub fn start(msg: &Arc<MsgLayer>, self_id: u32) -> Result<Self> {
         let max_payload = msg.max_payload();
-        let max_mtu = u32::try_from(max_payload.saturating_sub(ETH_HLEN)).unwrap_or(u32::MAX);
+        let max_frame = max_payload.saturating_sub(HEADER_SIZE);
+        let max_mtu = u32::try_from(max_frame.saturating_sub(ETH_HLEN)).unwrap_or(u32::MAX);
+        let ring_bytes = msg.ring_slots() as usize * crate::ring::SLOT_SIZE;
+        let max_tso_frame = max_frame.min(ring_bytes / 4);
         let mut tx_buf = KVec::new();
-        tx_buf.extend_with(max_payload, 0u8, GFP_KERNEL)?;
+        tx_buf.extend_with(max_frame, 0u8, GFP_KERNEL)?;
         let driver = Arc::pin_init(
             pin_init!(PopNet {
                 msg: msg.clone(),
                 self_id,
+                max_frame,
+                max_tso_frame,
                 counters: Counters::default(),
                 tx_buf <- new_spinlock!(tx_buf),
+                rx_queue <- crate::new_spinlock_bh!(SkbList::new()),
             }),
             GFP_KERNEL,
         )?;
@@ -201,12 +312,19 @@ impl PopNetService {
             mac: mac_of(self_id),
             min_mtu: MIN_MTU,
             max_mtu,
+            offloads: true,
+            max_frame: u32::try_from(max_tso_frame).unwrap_or(u32::MAX),
         };
         let registration = Registration::register(&config, driver)?;
         let link = Arc::new(NetLink(registration), GFP_KERNEL)?;
         msg.register(KIND_NET, link.clone())?;
         msg.set_peer_listener(Some(link.clone()));
-        pr_info!("popnet0: MAC {:02x?}, MTU up to {}\n", mac_of(self_id), max_mtu);
+        pr_info!(
+            "popnet0: MAC {:02x?}, MTU up to {}, segmented packets up to {} bytes\n",
+            mac_of(self_id),
+            max_mtu,
+            max_tso_frame
+        );
         Ok(PopNetService {
             _link: link,
             msg: msg.clone(),

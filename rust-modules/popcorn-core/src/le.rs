@@ -4,6 +4,12 @@
 //!
 //! Requires nothing but `core`.
 
+/// The `u16` at `off`, if the bytes are there.
+pub fn read_u16(bytes: &[u8], off: usize) -> Option<u16> {
+    let raw = bytes.get(off..off.checked_add(2)?)?;
+    raw.try_into().ok().map(u16::from_le_bytes)
+}
+
 /// The `u32` at `off`, if the bytes are there.
 pub fn read_u32(bytes: &[u8], off: usize) -> Option<u32> {
     let raw = bytes.get(off..off.checked_add(4)?)?;
@@ -41,6 +47,8 @@ mod tests {
         assert!(put(&mut b, 4, &0x0102_0304_0506_0708u64.to_le_bytes()));
         assert_eq!(read_u32(&b, 0), Some(0x1122_3344));
         assert_eq!(read_u64(&b, 4), Some(0x0102_0304_0506_0708));
+        assert_eq!(read_u16(&b, 0), Some(0x3344));
+        assert_eq!(read_u16(&b, 11), None);
         assert_eq!(read_u32(&b, 9), None);
         assert_eq!(read_u64(&b, 5), None);
         assert_eq!(read_u32(&b, usize::MAX), None);

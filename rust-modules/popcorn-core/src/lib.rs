@@ -33,6 +33,7 @@
 //! - [`window`]: the message layer's header page, kernel table and ring placement.
 //! - [`trampoline`]: the start-up trampoline's header.
 //! - [`control`]: a secondary's control page and how to judge it.
+//! - [`netframe`]: popnet's frames (header, MAC to kernel).
 
 #![no_std]
 
@@ -44,6 +45,7 @@ pub mod control;
 pub mod cpulist;
 pub mod e820;
 pub mod le;
+pub mod netframe;
 pub mod pagetable;
 pub mod placement;
 pub mod pool;
