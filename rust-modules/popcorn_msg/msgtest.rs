@@ -19,6 +19,9 @@
 //!     rx_delay_us       make the receiver slow: sleep this long per
 //!                       stress message (ring-full test)
 //!     corrupt           write an ID: scribble over our ring to it
+//!     net_garbage       write an ID: send kernel ID's popnet0 one of each
+//!                       kind of malformed frame (NET_GARBAGE_FRAMES in
+//!                       all), which it must drop and count in rx_errors
 //!     bench_rtt         write "ID COUNT SIZE": COUNT requests of SIZE
 //!                       bytes to kernel ID, one after the other
 //!     bench_tput        write "ID COUNT SIZE": COUNT one-way messages of
@@ -278,6 +281,73 @@ impl AttributeOps for StressModeFile {
     }
 }
 
+/// Malformed popnet frames, one of each way a frame can be wrong that
+/// fits in a message: shorter than popnet's header, shorter than an
+/// Ethernet header, unknown flags, a checksum field outside the frame or
+/// inside the Ethernet header, segmentation without a checksum to fill.
+const NET_GARBAGE_FRAMES: usize = 6;
+
+fn net_garbage(kind: usize) -> ([u8; 80], usize) {
+    use crate::netframe::{Gso, GsoKind, NetHeader, HEADER_SIZE};
+    let mut message = [0u8; 80];
+    // A broadcast Ethernet frame carrying IPv4, whatever the header says.
+    for byte in message.iter_mut().skip(HEADER_SIZE).take(6) {
+        *byte = 0xff;
+    }
+    if let Some(ethertype) = message.get_mut(HEADER_SIZE + 12..HEADER_SIZE + 14) {
+        ethertype.copy_from_slice(&[0x08, 0x00]);
+    }
+    let mut header = NetHeader::default();
+    let len = match kind {
+        0 => 3,
+        1 => HEADER_SIZE + 10,
+        2 => {
+            message[0] = 0x40;
+            message.len()
+        }
+        3 => {
+            header.csum = Some((60, 20));
+            message.len()
+        }
+        4 => {
+            header.csum = Some((4, 2));
+            message.len()
+        }
+        _ => {
+            header.gso = Some(Gso {
+                kind: GsoKind::TcpV4,
+                size: 1448,
+                ecn: false,
+            });
+            message.len()
+        }
+    };
+    if kind >= 3 {
+        if let Some(place) = message.get_mut(..HEADER_SIZE) {
+            place.copy_from_slice(&header.encode());
+        }
+    }
+    (message, len)
+}
+
+struct NetGarbageFile(Arc<MsgLayer>);
+
+#[vtable]
+impl AttributeOps for NetGarbageFile {
+    fn store(&self, input: &[u8]) -> Result {
+        let ([to], n) = numbers::<1>(input, "net_garbage")?;
+        if n != 1 {
+            return Err(EINVAL);
+        }
+        for kind in 0..NET_GARBAGE_FRAMES {
+            let (message, len) = net_garbage(kind);
+            let body = message.get(..len).unwrap_or(&[]);
+            self.0.send(to, crate::popnet::KIND_NET, body, SendMode::Wait { timeout_ms: 1000 })?;
+        }
+        Ok(())
+    }
+}
+
 struct CorruptFile(Arc<MsgLayer>);
 
 #[vtable]
@@ -484,6 +554,7 @@ impl MsgTest {
         dir.add_file(c_str!("stress_errors"), ReceivedFile(receiver.clone(), true))?;
         dir.add_file(c_str!("rx_delay_us"), DelayFile(receiver.clone()))?;
         dir.add_file(c_str!("corrupt"), CorruptFile(msg.clone()))?;
+        dir.add_file(c_str!("net_garbage"), NetGarbageFile(msg.clone()))?;
         dir.add_file(c_str!("bench_rtt"), BenchRttFile(msg.clone()))?;
         dir.add_file(c_str!("bench_tput"), BenchTputFile(msg.clone()))?;
         dir.add_file(c_str!("bench_local_rtt"), BenchLocalRttFile)?;

@@ -1,0 +1,40 @@
+# Runs inside secondary kernels 1 and 2 (popnet-three): popnet0 as
+# 192.0.2.(id+1), answering broadcast pings; pings the other secondary;
+# kernel 1 checks the malformed frames the primary sends it.
+. /usr/share/popcorn/lib.sh
+
+id=$(sed -n 's/.*popcorn.kernel_id=\([0-9]*\).*/\1/p' /proc/cmdline)
+other=$((3 - id))
+echo 0 >/proc/sys/net/ipv4/icmp_echo_ignore_broadcasts
+insmod popcorn_msg.ko
+ip link set popnet0 up
+ip addr add "192.0.2.$((id + 1))/24" dev popnet0
+wait_peer 0
+wait_peer "$other"
+wait_until 120 "192.0.2.$((other + 1)) never answered" ping -n -c 1 -W 1 "192.0.2.$((other + 1))"
+ping -n -c 3 -i 0.2 "192.0.2.$((other + 1))"
+# The replies came straight from the other kernel's ring.
+at_least "/sys/kernel/popcorn/peers/$other/received" 4 || fail "nothing came from kernel $other directly"
+echo "ok: kernel $other answered directly ($(cat /sys/kernel/popcorn/peers/$other/received) messages from it)"
+
+# counter FILE SECTION NAME: a counter of /proc/net/snmp or netstat.
+counter() {
+	awk -v section="$2:" -v name="$3" '$1 == section {
+		if (!col) { for (i = 2; i <= NF; i++) if ($i == name) col = i } else print $col
+	}' "$1"
+}
+counter_at_least() {
+	[ "$(counter "$1" "$2" "$3")" -ge "$4" ]
+}
+# The primary's three broadcast pings.
+wait_until 120 "the broadcast pings never came" counter_at_least /proc/net/netstat IpExt InBcastPkts 3
+echo "ok: $(counter /proc/net/netstat IpExt InBcastPkts) broadcast packets, $(counter /proc/net/snmp Icmp InEchos) echo requests"
+
+if [ "$id" = 1 ]; then
+	wait_until 60 "the malformed frames never came" at_least /sys/class/net/popnet0/statistics/rx_errors 6
+	check_value /sys/class/net/popnet0/statistics/rx_errors 6
+	# Traffic goes on around them.
+	ping -n -c 2 192.0.2.1
+	ip -s link show popnet0
+fi
+echo "inside $id: all checks passed"
