@@ -55,4 +55,4 @@ echo
 echo "popcorn-demo# dmesg | grep popcorn_msg"
 dmesg | grep popcorn_msg
 echo
-echo "=== Next steps (not built yet): the rest of popnet (iperf3, 64 KiB MTU, NAPI), migration. ==="
+echo "=== Next step (not built yet): task migration (popcornctl migrate). ==="
