@@ -187,3 +187,8 @@ check_net_tools() {
 	grep receiver /tmp/iperf.out
 	echo "ok: iperf3 over loopback"
 }
+
+# popnet_max_mtu: the largest MTU popnet0 takes (ip -d link's maxmtu).
+popnet_max_mtu() {
+	ip -d link show popnet0 | sed -n 's/.*maxmtu \([0-9]*\).*/\1/p'
+}

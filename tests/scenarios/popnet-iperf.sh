@@ -14,7 +14,7 @@
 insmod popcorn_msg.ko
 ip link set popnet0 up
 ip addr add 192.0.2.1/24 dev popnet0
-max_mtu=$(ip -d link show popnet0 | sed -n 's/.*maxmtu \([0-9]*\).*/\1/p')
+max_mtu=$(popnet_max_mtu)
 [ "$max_mtu" -gt 65000 ] || fail "popnet0's largest MTU is $max_mtu, not about 64 KiB (shared=64M)"
 echo "ok: popnet0 takes MTU up to $max_mtu"
 ethtool -k popnet0 | grep -E "^(tx-checksumming|scatter-gather|tcp-segmentation-offload):"

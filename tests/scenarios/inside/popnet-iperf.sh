@@ -4,7 +4,7 @@
 . /usr/share/popcorn/lib.sh
 
 insmod popcorn_msg.ko
-max_mtu=$(ip -d link show popnet0 | sed -n 's/.*maxmtu \([0-9]*\).*/\1/p')
+max_mtu=$(popnet_max_mtu)
 ip link set popnet0 mtu "$max_mtu" up
 ip addr add 192.0.2.2/24 dev popnet0
 iperf3 -s -D
