@@ -583,6 +583,11 @@ impl MsgLayer {
             })
     }
 
+    /// Whether kernel `id` is live (talking to us) now.
+    pub fn peer_live(&self, id: u32) -> bool {
+        self.live_slot(id).is_some()
+    }
+
     fn channel(&self, slot: usize) -> Option<&Arc<Channel>> {
         self.channels.get(slot)?.as_ref()
     }

@@ -85,6 +85,9 @@ mod ring;
 #[path = "../popcorn-core/src/netframe.rs"]
 mod netframe;
 #[allow(dead_code, unreachable_pub)]
+#[path = "../popcorn-core/src/migrate.rs"]
+mod migrate;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../popcorn-core/src/trampoline.rs"]
 mod trampoline;
 #[allow(dead_code, unreachable_pub)]
@@ -108,6 +111,9 @@ mod files;
 #[path = "../kernel-ext/kthread.rs"]
 mod kthread;
 #[allow(dead_code, unreachable_pub)]
+#[path = "../kernel-ext/kvec.rs"]
+mod kvec;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../kernel-ext/lock_bh.rs"]
 mod lock_bh;
 #[allow(dead_code, unreachable_pub)]
@@ -129,6 +135,9 @@ mod sysfs;
 #[path = "../kernel-ext/system.rs"]
 mod system;
 #[allow(dead_code, unreachable_pub)]
+#[path = "../kernel-ext/usertask.rs"]
+mod usertask;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../kernel-ext/waitqueue.rs"]
 mod waitqueue;
 
@@ -138,6 +147,8 @@ mod loader;
 #[allow(dead_code, unreachable_pub)]
 mod msg;
 #[allow(unreachable_pub)]
+mod migration;
+#[allow(unreachable_pub)]
 mod msgtest;
 #[allow(unreachable_pub)]
 mod popnet;
@@ -146,6 +157,7 @@ use core::sync::atomic::Ordering;
 use kthread::KThread;
 use msg::{MsgLayer, MsgService, IPIS_RECEIVED, IPIS_SENT};
 use msgtest::MsgTest;
+use migration::MigrationService;
 use popnet::PopNetService;
 use msg_ipi::MsgIpiHandler;
 use loader::{BootFile, Loader, PoolFreeFile, ReleaseFile, ShutdownFile};
@@ -196,6 +208,7 @@ struct PopcornMsg {
     // Fields drop in declaration order: the watcher thread first (it uses
     // the loader), directories before their parents.
     _watcher: KThread<Loader>,
+    _migration: Option<MigrationService>,
     _popnet: Option<PopNetService>,
     _msgtest: Option<MsgTest>,
     _msg: Option<MsgService>,
@@ -346,6 +359,12 @@ impl kernel::Module for PopcornMsg {
                 .ok()
         });
 
+        let migration = msg.as_ref().and_then(|service| {
+            MigrationService::start(&root, service.layer(), this_id)
+                .inspect_err(|e| pr_err!("task migration unavailable: {:?}\n", e))
+                .ok()
+        });
+
         let watcher = KThread::spawn(c_str!("popcorn-watch"), loader.clone())?;
 
         // The control files last: once they exist, users can start kernels.
@@ -363,6 +382,7 @@ impl kernel::Module for PopcornMsg {
         log_reservation(reservation.as_ref(), secondary.is_some());
         Ok(PopcornMsg {
             _watcher: watcher,
+            _migration: migration,
             _popnet: popnet,
             _msgtest: msgtest,
             _msg: msg,

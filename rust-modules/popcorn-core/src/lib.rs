@@ -34,6 +34,7 @@
 //! - [`trampoline`]: the start-up trampoline's header.
 //! - [`control`]: a secondary's control page and how to judge it.
 //! - [`netframe`]: popnet's frames (header, MAC to kernel).
+//! - [`migrate`]: task migration's messages.
 
 #![no_std]
 
@@ -45,6 +46,9 @@ pub mod control;
 pub mod cpulist;
 pub mod e820;
 pub mod le;
+#[cfg(test)]
+pub mod testing;
+pub mod migrate;
 pub mod netframe;
 pub mod pagetable;
 pub mod placement;

@@ -315,14 +315,7 @@ mod tests {
         let mut state = 0x1234_5678u32;
         for len in 0..200 {
             for _ in 0..50 {
-                let m: Vec<u8> = (0..len)
-                    .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 17;
-                        state ^= state << 5;
-                        state as u8
-                    })
-                    .collect();
+                let m = crate::testing::garbage(&mut state, len);
                 if let Ok((h, frame)) = NetHeader::parse(&m, 150) {
                     assert!(frame.len() >= ETH_HLEN && frame.len() <= 150);
                     if let Some((s, o)) = h.csum {

@@ -5,5 +5,6 @@
 //! parameter so the host tests can point it at a fake tree.
 
 pub mod boot;
+pub mod migrate;
 pub mod ping;
 pub mod status;

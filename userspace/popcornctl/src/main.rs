@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use popcornctl::{boot, ping, status};
+use popcornctl::{boot, migrate, ping, status};
 
 #[derive(Parser)]
 #[command(version, about = "Inspect and drive a Popcorn multikernel")]
@@ -44,6 +44,20 @@ enum Command {
     Release {
         /// The kernel's id, as `status` shows it.
         id: u32,
+    },
+    /// Move a running process to another kernel. Its parent keeps waiting
+    /// on the same PID here, and signals sent to it reach the process.
+    Migrate {
+        /// The process (single-threaded, statically linked, console files).
+        pid: u32,
+        /// The kernel to move it to, as `status` shows it.
+        kernel: u32,
+    },
+    /// (Started by the kernel on a migration's destination.)
+    #[command(hide = true)]
+    Restore {
+        /// The migration's id.
+        id: u64,
     },
 }
 
@@ -115,6 +129,20 @@ fn main() -> ExitCode {
             count,
             interval,
         } => run_ping(&cli.sysfs, id, count, interval),
+        Command::Migrate { pid, kernel } => match migrate::migrate(&cli.sysfs, pid, kernel) {
+            Ok(()) => {
+                println!("process {pid} now runs on kernel {kernel}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("popcornctl: migrate {pid} to kernel {kernel}: {}", migrate::explain(&e, kernel));
+                ExitCode::FAILURE
+            }
+        },
+        Command::Restore { id } => match migrate::restore(&cli.sysfs, id) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&format!("restore {id}"), e),
+        },
         Command::Release { id } => match boot::release(&cli.sysfs, id) {
             Ok(()) => {
                 println!("kernel {id} released");

@@ -1,0 +1,455 @@
+//! Task migration on the wire: the messages that move a process from one
+//! kernel to another (`docs/migration.md`).
+//!
+//! Every message of migration's kind starts with a 16-byte header:
+//!
+//! | Offset | Size | Field     | Meaning                                          |
+//! |--------|------|-----------|--------------------------------------------------|
+//! | 0      | 2    | `op`      | [`Op`]                                           |
+//! | 2      | 2    | `version` | [`VERSION`]                                      |
+//! | 4      | 4    | reserved  | 0                                                |
+//! | 8      | 8    | `id`      | the migration: origin kernel id << 32 \| counter |
+//!
+//! then the op's body, little-endian:
+//!
+//! - `Begin` (a request): [`Begin`], the process's identity and memory
+//!   layout. Answered when the destination has made room for it.
+//! - `Vmas`: a `u32` count, 4 bytes reserved, then that many [`Vma`]s of
+//!   24 bytes (start, end, [`Vma::flags`], reserved).
+//! - `Pages`: a `u32` count, 4 bytes reserved, that many `u64` addresses,
+//!   then that many 4 KiB pages.
+//! - `State`: the 27 registers of `struct user_regs_struct` (216 bytes),
+//!   then the XSAVE image (the rest).
+//! - `Commit` (a request): empty. The destination starts the process.
+//! - `Abort`: empty. The origin gave up; the destination drops what it has.
+//! - `Signal`: a `u32` signal number, for the process (origin to holder).
+//! - `Exited`: an `i32` wait status (holder to origin).
+//!
+//! The receiver checks every count against the message's length and every
+//! address against the user address space before using it: the sender is
+//! another kernel.
+//!
+//! Requires: `crate::le`.
+
+use crate::le::{put, read_u32, read_u64};
+
+/// Bytes of the common header.
+pub const HEADER_SIZE: usize = 16;
+/// The wire format's version; a different one is refused.
+pub const VERSION: u16 = 1;
+/// Bytes of a page.
+pub const PAGE_SIZE: usize = 4096;
+/// Bytes of a [`Vma`] record.
+pub const VMA_SIZE: usize = 24;
+/// Registers in `struct user_regs_struct` (x86-64).
+pub const NR_REGS: usize = 27;
+/// Bytes of the registers in a `State` message.
+pub const REGS_SIZE: usize = NR_REGS * 8;
+/// Largest XSAVE image accepted (AMX-less x86-64 needs under 3 KiB; this
+/// leaves room and still fits a message).
+pub const MAX_XSAVE: usize = 16 * 1024;
+/// User addresses end here (x86-64, 4-level paging: `TASK_SIZE_MAX`).
+pub const USER_END: u64 = 0x0000_7fff_ffff_f000;
+
+/// What a message says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Begin = 1,
+    Vmas = 2,
+    Pages = 3,
+    State = 4,
+    Commit = 5,
+    Abort = 6,
+    Signal = 7,
+    Exited = 8,
+}
+
+impl Op {
+    fn from_raw(raw: u16) -> Option<Op> {
+        Some(match raw {
+            1 => Op::Begin,
+            2 => Op::Vmas,
+            3 => Op::Pages,
+            4 => Op::State,
+            5 => Op::Commit,
+            6 => Op::Abort,
+            7 => Op::Signal,
+            8 => Op::Exited,
+            _ => return None,
+        })
+    }
+}
+
+/// Why a message was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireError {
+    /// Shorter than its header or than what its counts say, or longer.
+    BadLength { len: usize },
+    /// An op this side does not know.
+    UnknownOp(u16),
+    /// Another version of the format.
+    Version(u16),
+    /// An address or range outside user space, unaligned, or empty.
+    BadAddress(u64),
+    /// A count or size out of bounds.
+    BadCount(u64),
+}
+
+impl core::fmt::Display for WireError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            WireError::BadLength { len } => write!(f, "a message of {len} bytes does not add up"),
+            WireError::UnknownOp(op) => write!(f, "unknown operation {op}"),
+            WireError::Version(v) => write!(f, "format version {v}, not {VERSION}"),
+            WireError::BadAddress(a) => write!(f, "bad address {a:#x}"),
+            WireError::BadCount(n) => write!(f, "bad count or size {n}"),
+        }
+    }
+}
+
+/// The common header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub op: Op,
+    pub id: u64,
+}
+
+impl Header {
+    pub fn encode(&self) -> [u8; HEADER_SIZE] {
+        let mut out = [0u8; HEADER_SIZE];
+        put(&mut out, 0, &(self.op as u16).to_le_bytes());
+        put(&mut out, 2, &VERSION.to_le_bytes());
+        put(&mut out, 8, &self.id.to_le_bytes());
+        out
+    }
+
+    /// The header of `message` and the body after it.
+    pub fn parse(message: &[u8]) -> Result<(Header, &[u8]), WireError> {
+        let (Some(head), Some(body)) = (message.get(..HEADER_SIZE), message.get(HEADER_SIZE..)) else {
+            return Err(WireError::BadLength { len: message.len() });
+        };
+        let word = read_u32(head, 0).unwrap_or(0);
+        let version = (word >> 16) as u16;
+        if version != VERSION {
+            return Err(WireError::Version(version));
+        }
+        let raw = (word & 0xffff) as u16;
+        let op = Op::from_raw(raw).ok_or(WireError::UnknownOp(raw))?;
+        let id = read_u64(head, 8).unwrap_or(0);
+        Ok((Header { op, id }, body))
+    }
+}
+
+/// Whether `[start, end)` is a page-aligned, non-empty range of user space.
+pub fn user_range_ok(start: u64, end: u64) -> bool {
+    start % PAGE_SIZE as u64 == 0 && end % PAGE_SIZE as u64 == 0 && start < end && end <= USER_END
+}
+
+/// The process as a whole: identity and memory layout (`Begin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Begin {
+    /// Its PID on the origin.
+    pub origin_pid: u32,
+    pub vmas: u32,
+    pub pages: u32,
+    /// Bytes of the XSAVE image the `State` message will carry.
+    pub xsave_len: u32,
+    /// `mm_struct` fields, in this order: start_code, end_code,
+    /// start_data, end_data, start_brk, brk, start_stack, arg_start,
+    /// arg_end, env_start, env_end.
+    pub mm: [u64; 11],
+    /// Where the vDSO's pages begin, its data pages first (0: none).
+    pub vdso: u64,
+    /// The process's name (`comm`), NUL-padded.
+    pub comm: [u8; 16],
+}
+
+/// Bytes of a `Begin` body.
+pub const BEGIN_SIZE: usize = 16 + 11 * 8 + 8 + 16;
+
+impl Begin {
+    pub fn encode(&self) -> [u8; BEGIN_SIZE] {
+        let mut out = [0u8; BEGIN_SIZE];
+        put(&mut out, 0, &self.origin_pid.to_le_bytes());
+        put(&mut out, 4, &self.vmas.to_le_bytes());
+        put(&mut out, 8, &self.pages.to_le_bytes());
+        put(&mut out, 12, &self.xsave_len.to_le_bytes());
+        for (i, value) in self.mm.iter().enumerate() {
+            put(&mut out, 16 + i * 8, &value.to_le_bytes());
+        }
+        put(&mut out, 16 + 88, &self.vdso.to_le_bytes());
+        put(&mut out, 16 + 96, &self.comm);
+        out
+    }
+
+    /// Checks sizes and addresses (the counts bound what the destination
+    /// will allocate; the caller also checks them against its memory).
+    pub fn parse(body: &[u8], max_pages: u32) -> Result<Begin, WireError> {
+        if body.len() != BEGIN_SIZE {
+            return Err(WireError::BadLength { len: body.len() });
+        }
+        let u32_at = |off| read_u32(body, off).unwrap_or(0);
+        let mut b = Begin {
+            origin_pid: u32_at(0),
+            vmas: u32_at(4),
+            pages: u32_at(8),
+            xsave_len: u32_at(12),
+            vdso: read_u64(body, 104).unwrap_or(0),
+            ..Begin::default()
+        };
+        for (i, value) in b.mm.iter_mut().enumerate() {
+            *value = read_u64(body, 16 + i * 8).unwrap_or(0);
+            if *value > USER_END {
+                return Err(WireError::BadAddress(*value));
+            }
+        }
+        if let Some(comm) = body.get(112..128) {
+            b.comm.copy_from_slice(comm);
+        }
+        if b.vmas == 0 || b.vmas > 4096 {
+            return Err(WireError::BadCount(b.vmas.into()));
+        }
+        if b.pages > max_pages {
+            return Err(WireError::BadCount(b.pages.into()));
+        }
+        if b.xsave_len as usize > MAX_XSAVE {
+            return Err(WireError::BadCount(b.xsave_len.into()));
+        }
+        if b.vdso != 0 && !user_range_ok(b.vdso, b.vdso + PAGE_SIZE as u64) {
+            return Err(WireError::BadAddress(b.vdso));
+        }
+        Ok(b)
+    }
+}
+
+/// One mapping of the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vma {
+    pub start: u64,
+    pub end: u64,
+    /// [`Vma::READ`] and friends.
+    pub flags: u32,
+}
+
+impl Vma {
+    pub const READ: u32 = 1;
+    pub const WRITE: u32 = 2;
+    pub const EXEC: u32 = 4;
+    /// The stack: grows down.
+    pub const GROWSDOWN: u32 = 8;
+    const KNOWN: u32 = 15;
+
+    pub fn encode(&self) -> [u8; VMA_SIZE] {
+        let mut out = [0u8; VMA_SIZE];
+        put(&mut out, 0, &self.start.to_le_bytes());
+        put(&mut out, 8, &self.end.to_le_bytes());
+        put(&mut out, 16, &self.flags.to_le_bytes());
+        out
+    }
+
+    fn parse(bytes: &[u8]) -> Result<Vma, WireError> {
+        let vma = Vma {
+            start: read_u64(bytes, 0).unwrap_or(0),
+            end: read_u64(bytes, 8).unwrap_or(0),
+            flags: read_u32(bytes, 16).unwrap_or(0),
+        };
+        if !user_range_ok(vma.start, vma.end) {
+            return Err(WireError::BadAddress(vma.start));
+        }
+        if vma.flags & !Vma::KNOWN != 0 {
+            return Err(WireError::BadCount(vma.flags.into()));
+        }
+        Ok(vma)
+    }
+}
+
+/// Splits a `Vmas` or `Pages` body into its count and the rest, checking
+/// that the rest is exactly `count * per_item` bytes.
+fn counted(body: &[u8], per_item: usize) -> Result<(usize, &[u8]), WireError> {
+    let count = read_u32(body, 0).ok_or(WireError::BadLength { len: body.len() })? as usize;
+    let rest = body.get(8..).ok_or(WireError::BadLength { len: body.len() })?;
+    if count == 0 || count.checked_mul(per_item) != Some(rest.len()) {
+        return Err(WireError::BadLength { len: body.len() });
+    }
+    Ok((count, rest))
+}
+
+/// The `Vma`s of a `Vmas` body, checked, in order.
+pub fn parse_vmas(body: &[u8]) -> Result<impl Iterator<Item = Result<Vma, WireError>> + '_, WireError> {
+    let (_, rest) = counted(body, VMA_SIZE)?;
+    Ok(rest.chunks_exact(VMA_SIZE).map(Vma::parse))
+}
+
+/// The body of a `Vmas` message: a count header for `count` records.
+pub fn vmas_header(count: u32) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    put(&mut out, 0, &count.to_le_bytes());
+    out
+}
+
+/// The pages of a `Pages` body: `(address, contents)`, addresses checked.
+pub fn parse_pages(body: &[u8]) -> Result<impl Iterator<Item = Result<(u64, &[u8]), WireError>> + '_, WireError> {
+    let (count, rest) = counted(body, 8 + PAGE_SIZE)?;
+    let bad = WireError::BadLength { len: body.len() };
+    let (Some(addrs), Some(data)) = (rest.get(..count * 8), rest.get(count * 8..)) else {
+        return Err(bad);
+    };
+    Ok((0..count).map(move |i| {
+        let addr = read_u64(addrs, i * 8).unwrap_or(u64::MAX);
+        let page = data.get(i * PAGE_SIZE..(i + 1) * PAGE_SIZE);
+        match page {
+            Some(page) if user_range_ok(addr, addr.saturating_add(PAGE_SIZE as u64)) => Ok((addr, page)),
+            _ => Err(WireError::BadAddress(addr)),
+        }
+    }))
+}
+
+/// The count header of a `Pages` message with `count` pages (then the
+/// addresses, then the pages).
+pub fn pages_header(count: u32) -> [u8; 8] {
+    vmas_header(count)
+}
+
+/// Splits a `State` body into registers and the XSAVE image.
+pub fn parse_state(body: &[u8], xsave_len: usize) -> Result<([u64; NR_REGS], &[u8]), WireError> {
+    if body.len() != REGS_SIZE + xsave_len {
+        return Err(WireError::BadLength { len: body.len() });
+    }
+    let mut regs = [0u64; NR_REGS];
+    for (i, reg) in regs.iter_mut().enumerate() {
+        *reg = read_u64(body, i * 8).unwrap_or(0);
+    }
+    Ok((regs, body.get(REGS_SIZE..).unwrap_or(&[])))
+}
+
+/// The `u32` or `i32` body of `Signal` and `Exited`.
+pub fn parse_word(body: &[u8]) -> Result<u32, WireError> {
+    if body.len() != 4 {
+        return Err(WireError::BadLength { len: body.len() });
+    }
+    read_u32(body, 0).ok_or(WireError::BadLength { len: body.len() })
+}
+
+/// Parses `PID KERNEL`, what `/sys/kernel/popcorn/migration/migrate` takes.
+pub fn parse_request(text: &[u8]) -> Option<(u32, u32)> {
+    let text = core::str::from_utf8(text).ok()?;
+    let mut words = text.split_ascii_whitespace();
+    let pid = words.next()?.parse().ok()?;
+    let kernel = words.next()?.parse().ok()?;
+    words.next().is_none().then_some((pid, kernel))
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::vec::Vec;
+
+    #[test]
+    fn headers_round_trip_and_check_version() {
+        let h = Header {
+            op: Op::Pages,
+            id: 0x1_0000_0002,
+        };
+        let mut m = h.encode().to_vec();
+        m.extend_from_slice(b"body");
+        let (parsed, body) = Header::parse(&m).unwrap();
+        assert_eq!(parsed, h);
+        assert_eq!(body, b"body");
+        m[2] = 9;
+        assert_eq!(Header::parse(&m), Err(WireError::Version(9)));
+        let mut m = h.encode();
+        m[0] = 99;
+        assert_eq!(Header::parse(&m), Err(WireError::UnknownOp(99)));
+        assert!(Header::parse(&m[..10]).is_err());
+    }
+
+    #[test]
+    fn begin_round_trips_and_bounds() {
+        let b = Begin {
+            origin_pid: 42,
+            vmas: 7,
+            pages: 100,
+            xsave_len: 2696,
+            mm: [0x40_0000; 11],
+            vdso: 0x7fff_f7fc_1000,
+            comm: *b"migtest\0\0\0\0\0\0\0\0\0",
+        };
+        assert_eq!(Begin::parse(&b.encode(), 1000), Ok(b));
+        assert_eq!(Begin::parse(&b.encode(), 99), Err(WireError::BadCount(100)));
+        let mut bad = b;
+        bad.xsave_len = 1 << 20;
+        assert!(Begin::parse(&bad.encode(), 1000).is_err());
+        let mut bad = b;
+        bad.mm[5] = u64::MAX;
+        assert!(Begin::parse(&bad.encode(), 1000).is_err());
+        assert!(Begin::parse(&b.encode()[1..], 1000).is_err());
+    }
+
+    #[test]
+    fn vmas_and_pages_are_checked() {
+        let vmas = [
+            Vma { start: 0x40_0000, end: 0x40_2000, flags: Vma::READ | Vma::EXEC },
+            Vma { start: 0x7fff_0000_0000, end: 0x7fff_0002_1000, flags: Vma::READ | Vma::WRITE | Vma::GROWSDOWN },
+        ];
+        let mut body = vmas_header(2).to_vec();
+        for v in &vmas {
+            body.extend_from_slice(&v.encode());
+        }
+        let parsed: Vec<_> = parse_vmas(&body).unwrap().collect::<Result<_, _>>().unwrap();
+        assert_eq!(parsed, vmas);
+        assert!(parse_vmas(&body[..body.len() - 1]).is_err());
+        let mut unaligned = body.clone();
+        unaligned[8] = 1;
+        assert!(parse_vmas(&unaligned).unwrap().any(|v| v.is_err()));
+
+        let mut pages = pages_header(2).to_vec();
+        pages.extend_from_slice(&0x1000u64.to_le_bytes());
+        pages.extend_from_slice(&USER_END.to_le_bytes());
+        pages.extend(std::iter::repeat(7u8).take(2 * PAGE_SIZE));
+        let got: Vec<_> = parse_pages(&pages).unwrap().collect();
+        assert_eq!(got[0], Ok((0x1000, &[7u8; PAGE_SIZE][..])));
+        assert_eq!(got[1], Err(WireError::BadAddress(USER_END)));
+        assert!(parse_pages(&pages[..100]).is_err());
+        assert!(parse_pages(&pages_header(0)).is_err());
+    }
+
+    #[test]
+    fn state_and_words() {
+        let mut body: Vec<u8> = (0..NR_REGS as u64).flat_map(|r| r.to_le_bytes()).collect();
+        body.extend_from_slice(&[0xaa; 512]);
+        let (regs, xsave) = parse_state(&body, 512).unwrap();
+        assert_eq!(regs[26], 26);
+        assert_eq!(xsave.len(), 512);
+        assert!(parse_state(&body, 511).is_err());
+        assert_eq!(parse_word(&15u32.to_le_bytes()), Ok(15));
+        assert!(parse_word(&[1, 2]).is_err());
+    }
+
+    #[test]
+    fn requests() {
+        assert_eq!(parse_request(b"123 1\n"), Some((123, 1)));
+        assert_eq!(parse_request(b"123"), None);
+        assert_eq!(parse_request(b"123 1 2"), None);
+        assert_eq!(parse_request(b"-1 1"), None);
+        assert_eq!(parse_request(b"\xff 1"), None);
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut state = 0x9e37_79b9u32;
+        for len in 0..300 {
+            let m = crate::testing::garbage(&mut state, len);
+            let _ = Header::parse(&m);
+            let _ = Begin::parse(&m, 10);
+            if let Ok(it) = parse_vmas(&m) {
+                it.for_each(drop);
+            }
+            if let Ok(it) = parse_pages(&m) {
+                it.for_each(drop);
+            }
+            let _ = parse_state(&m, 10);
+            let _ = parse_request(&m);
+        }
+    }
+}

@@ -1,0 +1,972 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Task migration: moving a running process to another kernel
+//! (`docs/migration.md`).
+//!
+//! ```text
+//! /sys/kernel/popcorn/migration/
+//!     migrate     write "PID KERNEL": move process PID to kernel KERNEL;
+//!                 returns when the destination has the process (or with
+//!                 the errno saying why not: the process then runs on here)
+//!     restore     (popcornctl restore) write an id: become that process
+//!     exited      (popcornctl restore) write "ID STATUS": it ended
+//!     processes   one line per migrated process: "PID KERNEL" for ours
+//!                 running elsewhere, "PID from KERNEL" for others' here
+//!     migrated_out, migrated_in, refused, lost: counters
+//! ```
+//!
+//! The origin captures the process in its own context: a task work runs
+//! on its way back to user mode ([`Capture`]), reads its registers (ptrace
+//! regsets), mappings and memory, and streams them to the destination as
+//! messages of [`KIND_MIGRATE`] (`popcorn-core/src/migrate.rs`). Once the
+//! destination has committed, the same task work becomes the stub: the
+//! process's memory is freed, it sleeps, forwards signals, and exits with
+//! the remote process's status, so the parent waits on the same PID as
+//! before. The destination stages what it receives ([`Incoming`]), starts
+//! `popcornctl restore ID` as a user-mode helper, whose child writes the id
+//! to `restore`; a task work on that child replaces its memory, registers
+//! and FPU state with the migrated ones, and the return to user mode
+//! continues the program. The helper waits for the child and reports its
+//! exit status back.
+
+use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use kernel::{
+    alloc::{KVVec, KVec},
+    bindings, c_str, new_condvar, new_mutex,
+    prelude::*,
+    sync::{Arc, CondVar, Mutex},
+    time::msecs_to_jiffies,
+};
+
+use crate::errno;
+use crate::migrate::{self as wire, Begin, Header, Op, Vma, HEADER_SIZE, PAGE_SIZE};
+use crate::msg::{From, MsgHandler, MsgLayer, SendMode, FIRST_USER_KIND};
+use crate::sysfs::{AttributeOps, Dir, Page};
+use crate::usertask::{self, reg, Current, Task, TaskWork, Unfit, NR_REGS};
+
+/// The message kind of migration.
+pub const KIND_MIGRATE: u16 = FIRST_USER_KIND + 3;
+/// How long a request to the destination may take.
+const REQUEST_MS: u32 = 10_000;
+/// How long a send may wait for room in the ring.
+const SEND_MS: u32 = 10_000;
+/// How long `migrate` waits for the process to be captured and sent.
+const MIGRATE_MS: u32 = 600_000;
+/// What the user-mode helper runs.
+const HELPER: &CStr = c_str!("/usr/bin/popcornctl");
+/// Errno values the kernel crate does not name.
+const ERESTARTSYS: i64 = -512;
+const ERESTARTNOINTR: i64 = -513;
+const ERESTARTNOHAND: i64 = -514;
+const ERESTART_RESTARTBLOCK: i64 = -516;
+/// Most pages in one message.
+const MAX_PAGES_PER_MESSAGE: usize = 8;
+/// Wait status of a process killed by SIGKILL.
+const KILLED: i32 = 9;
+
+#[derive(Default)]
+struct Counters {
+    migrated_out: AtomicU64,
+    migrated_in: AtomicU64,
+    refused: AtomicU64,
+    lost: AtomicU64,
+}
+
+/// Task migration while the module is loaded: the files, and the state
+/// behind them. Dropping it ends every stub and waits for every task work.
+pub struct MigrationService {
+    migration: Arc<Migration>,
+    /// Declared after `migration` only to be dropped... first: the files go
+    /// before the stop, so no new migration starts meanwhile.
+    dir: Option<Dir>,
+}
+
+impl MigrationService {
+    pub fn start(root: &Dir, msg: &Arc<MsgLayer>, self_id: u32) -> Result<Self> {
+        let (migration, dir) = Migration::start(root, msg, self_id)?;
+        Ok(MigrationService { migration, dir: Some(dir) })
+    }
+}
+
+impl Drop for MigrationService {
+    fn drop(&mut self) {
+        drop(self.dir.take());
+        self.migration.stop();
+    }
+}
+
+/// Migration in this kernel.
+#[pin_data]
+pub struct Migration {
+    msg: Arc<MsgLayer>,
+    self_id: u32,
+    next_id: AtomicU32,
+    #[pin]
+    outgoing: Mutex<KVec<Arc<Outgoing>>>,
+    #[pin]
+    incoming: Mutex<KVec<Arc<Incoming>>>,
+    counters: Counters,
+    /// Task works queued or running (capture, stub, restore): the module
+    /// must not go while one may still call into it.
+    busy: AtomicU32,
+    /// The module is going: stubs end their processes.
+    closing: AtomicBool,
+}
+
+/// How far an outgoing migration got.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OutState {
+    /// Queued or capturing.
+    Capturing,
+    /// The destination runs the process; we are its stub.
+    Remote,
+    /// Over (failed, or the stub ended).
+    Done,
+}
+
+/// A process of ours going or gone to another kernel.
+#[pin_data]
+struct Outgoing {
+    id: u64,
+    pid: u32,
+    dest: u32,
+    #[pin]
+    state: Mutex<OutStatus>,
+    #[pin]
+    changed: CondVar,
+}
+
+struct OutStatus {
+    state: OutState,
+    /// The capture's result, for the writer of `migrate`.
+    result: Option<Result>,
+    /// The remote process's wait status, once it ended.
+    exited: Option<i32>,
+}
+
+/// Where an incoming migration is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum InState {
+    Staging,
+    Launched,
+    Restoring,
+    Running(u32),
+}
+
+/// A process coming from (or come from) another kernel.
+#[pin_data]
+struct Incoming {
+    id: u64,
+    origin: u32,
+    begin: Begin,
+    #[pin]
+    data: Mutex<Staged>,
+}
+
+struct Staged {
+    state: InState,
+    /// A staging error, reported at commit.
+    error: Option<Error>,
+    vmas: KVec<Vma>,
+    page_addrs: KVec<u64>,
+    page_data: KVVec<u8>,
+    regs: Option<[u64; NR_REGS]>,
+    xsave: KVec<u8>,
+    /// Signals forwarded before the process ran (bit n-1: signal n).
+    signals: u64,
+}
+
+fn refusal(pid: u32, why: &str, e: Error) -> Error {
+    pr_info!("migrate {}: refused: {}\n", pid, why);
+    e
+}
+
+impl Migration {
+    fn start(root: &Dir, msg: &Arc<MsgLayer>, self_id: u32) -> Result<(Arc<Migration>, Dir)> {
+        let migration = Arc::pin_init(
+            pin_init!(Migration {
+                msg: msg.clone(),
+                self_id,
+                next_id: AtomicU32::new(1),
+                outgoing <- new_mutex!(KVec::new()),
+                incoming <- new_mutex!(KVec::new()),
+                counters: Counters::default(),
+                busy: AtomicU32::new(0),
+                closing: AtomicBool::new(false),
+            }),
+            GFP_KERNEL,
+        )?;
+        msg.register(KIND_MIGRATE, migration.clone())?;
+        let mut dir = root.new_child(c_str!("migration"))?;
+        dir.add_file(c_str!("processes"), ProcessesFile(migration.clone()))?;
+        for (name, which) in [
+            (c_str!("migrated_out"), 0u8),
+            (c_str!("migrated_in"), 1),
+            (c_str!("refused"), 2),
+            (c_str!("lost"), 3),
+        ] {
+            dir.add_file(name, CounterFile(migration.clone(), which))?;
+        }
+        dir.add_file(c_str!("restore"), RestoreFile(migration.clone()))?;
+        dir.add_file(c_str!("exited"), ExitedFile(migration.clone()))?;
+        dir.add_file(c_str!("migrate"), MigrateFile(migration.clone()))?;
+        Ok((migration, dir))
+    }
+
+    /// Ends every stub (their processes are lost with the module) and waits
+    /// until no task work of ours can run any more.
+    fn stop(&self) {
+        self.msg.unregister(KIND_MIGRATE);
+        self.closing.store(true, Ordering::SeqCst);
+        for out in self.outgoing.lock().iter() {
+            out.changed.notify_all();
+        }
+        let mut waited_ms = 0u32;
+        while self.busy.load(Ordering::SeqCst) != 0 {
+            if waited_ms % 5000 == 0 {
+                pr_info!("migration: waiting for {} processes to leave\n", self.busy.load(Ordering::SeqCst));
+            }
+            crate::kthread::sleep_us(10_000, 20_000);
+            waited_ms += 10;
+        }
+    }
+
+    fn new_id(&self) -> u64 {
+        (u64::from(self.self_id) << 32) | u64::from(self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    // ---- the origin ----
+
+    fn migrate(self: &Arc<Self>, pid: u32, dest: u32) -> Result {
+        if dest == self.self_id {
+            return Err(refusal(pid, "it already runs on this kernel", EINVAL));
+        }
+        if !self.msg.peer_live(dest) {
+            return Err(refusal(pid, "no such kernel is running", errno::ehostunreach()));
+        }
+        let task = Task::find(pid).map_err(|why| match why {
+            Unfit::NoSuchProcess | Unfit::Exiting => refusal(pid, "no such process", ESRCH),
+            Unfit::KernelThread => refusal(pid, "a kernel thread", EPERM),
+            Unfit::Threads(n) => {
+                pr_info!("migrate {}: refused: {} threads (single-threaded processes only)\n", pid, n);
+                errno::eopnotsupp()
+            }
+        })?;
+        if self.outgoing.lock().iter().any(|o| o.pid == pid) {
+            return Err(refusal(pid, "it runs on another kernel already (its stub is here)", EBUSY));
+        }
+        let out = Arc::pin_init(
+            pin_init!(Outgoing {
+                id: self.new_id(),
+                pid,
+                dest,
+                state <- new_mutex!(OutStatus { state: OutState::Capturing, result: None, exited: None }),
+                changed <- new_condvar!(),
+            }),
+            GFP_KERNEL,
+        )?;
+        self.outgoing.lock().push(out.clone(), GFP_KERNEL)?;
+        self.busy.fetch_add(1, Ordering::SeqCst);
+        let capture = Arc::new(Capture { migration: self.clone(), out: out.clone() }, GFP_KERNEL);
+        let queued = capture.map_err(Error::from).and_then(|c| task.queue(c, usertask::Notify::Signal));
+        if let Err(e) = queued {
+            self.busy.fetch_sub(1, Ordering::SeqCst);
+            self.forget_outgoing(out.id);
+            return Err(e);
+        }
+        drop(task);
+        // The process answers at its next return to user mode.
+        let mut status = out.state.lock();
+        let mut waited_ms = 0u32;
+        while status.result.is_none() {
+            if waited_ms >= MIGRATE_MS {
+                return Err(errno::etimedout());
+            }
+            let _ = out.changed.wait_interruptible_timeout(&mut status, msecs_to_jiffies(1000));
+            waited_ms += 1000;
+        }
+        status.result.unwrap_or(Err(EIO))
+    }
+
+    fn forget_outgoing(&self, id: u64) {
+        crate::kvec::remove_where(&mut self.outgoing.lock(), |o| o.id == id);
+    }
+
+    fn finish_capture(&self, out: &Outgoing, result: Result) {
+        let mut status = out.state.lock();
+        status.result = Some(result);
+        status.state = if result.is_ok() { OutState::Remote } else { OutState::Done };
+        drop(status);
+        out.changed.notify_all();
+        if result.is_err() {
+            self.counters.refused.fetch_add(1, Ordering::Relaxed);
+            self.forget_outgoing(out.id);
+        } else {
+            self.counters.migrated_out.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Sends a one-way message: the header, then up to three parts.
+    fn send(&self, dest: u32, op: Op, id: u64, parts: &[&[u8]]) -> Result {
+        let header = Header { op, id }.encode();
+        let part = |n: usize| parts.get(n).copied().unwrap_or(&[]);
+        let all: [&[u8]; 4] = [&header, part(0), part(1), part(2)];
+        self.msg.send_parts(dest, KIND_MIGRATE, &all, SendMode::Wait { timeout_ms: SEND_MS })
+    }
+
+    fn request(&self, dest: u32, op: Op, id: u64, body: &[u8]) -> Result {
+        let mut message = KVec::new();
+        message.extend_from_slice(&Header { op, id }.encode(), GFP_KERNEL)?;
+        message.extend_from_slice(body, GFP_KERNEL)?;
+        self.msg.request(dest, KIND_MIGRATE, &message, REQUEST_MS).map(drop)
+    }
+
+    /// Captures `current` and sends it to `out.dest`. Runs as the process.
+    fn capture(&self, current: &Current, out: &Outgoing) -> Result {
+        let pid = out.pid;
+        if current.threads() != 1 {
+            return Err(refusal(pid, "it started a thread meanwhile", errno::eopnotsupp()));
+        }
+        let mappings = current.mappings()?;
+        let (layout, vdso) = current.layout();
+        for m in mappings.iter() {
+            if m.shared {
+                return Err(refusal(pid, "it has shared memory", errno::eopnotsupp()));
+            }
+            if m.other_file {
+                return Err(refusal(pid, "it maps files other than its program (dynamically linked?)", errno::eopnotsupp()));
+            }
+            // The vDSO's data pages sit right below its code.
+            if m.special && !(m.end == vdso) && !m.vdso {
+                return Err(refusal(pid, "it maps device memory", errno::eopnotsupp()));
+            }
+        }
+        if let Err(fd) = current.files_are_consoles() {
+            pr_info!("migrate {}: refused: file descriptor {} is not a console\n", pid, fd);
+            return Err(errno::eopnotsupp());
+        }
+        // The vDSO is mapped as a whole, its data pages first: where those
+        // begin is what the destination needs (same kernel image, same
+        // layout).
+        let vdso_base = mappings.iter().find(|m| m.special && m.end == vdso).map_or(vdso, |m| m.start);
+        let mut regs = current.regs()?;
+        restart_interrupted_syscall(&mut regs);
+        let xsave = current.xsave()?;
+
+        // What travels: ordinary memory, not the vDSO (mapped anew).
+        let moving = |m: &&usertask::Mapping| !m.special && !m.vdso;
+        let mut vmas = KVec::new();
+        let mut readable_pages = 0u64;
+        for m in mappings.iter().filter(moving) {
+            let mut flags = 0;
+            flags |= if m.read { Vma::READ } else { 0 };
+            flags |= if m.write { Vma::WRITE } else { 0 };
+            flags |= if m.exec { Vma::EXEC } else { 0 };
+            flags |= if m.grows_down { Vma::GROWSDOWN } else { 0 };
+            vmas.push(Vma { start: m.start, end: m.end, flags }, GFP_KERNEL)?;
+            if m.read {
+                readable_pages += (m.end - m.start) / PAGE_SIZE as u64;
+            }
+        }
+        let begin = Begin {
+            origin_pid: pid,
+            vmas: u32::try_from(vmas.len()).map_err(|_| E2BIG)?,
+            pages: u32::try_from(readable_pages).map_err(|_| E2BIG)?,
+            xsave_len: u32::try_from(xsave.len()).map_err(|_| E2BIG)?,
+            mm: layout,
+            vdso: vdso_base,
+            comm: current.comm(),
+        };
+        let dest = out.dest;
+        let id = out.id;
+        self.request(dest, Op::Begin, id, &begin.encode())?;
+        let sent = self.send_image(current, dest, id, &vmas, &regs, &xsave);
+        let committed = sent.and_then(|()| self.request(dest, Op::Commit, id, &[]));
+        if let Err(e) = committed {
+            // Whatever the destination staged goes; the process stays.
+            let _ = self.send(dest, Op::Abort, id, &[]);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn send_image(
+        &self,
+        current: &Current,
+        dest: u32,
+        id: u64,
+        vmas: &[Vma],
+        regs: &[u64; NR_REGS],
+        xsave: &[u8],
+    ) -> Result {
+        // Mappings, as many per message as fit in half a ring.
+        let budget = (self.msg.max_payload() / 2).saturating_sub(HEADER_SIZE + 8);
+        let per_message = (budget / wire::VMA_SIZE).max(1);
+        for chunk in vmas.chunks(per_message) {
+            let mut body = KVec::new();
+            body.extend_from_slice(&wire::vmas_header(chunk.len() as u32), GFP_KERNEL)?;
+            for v in chunk {
+                body.extend_from_slice(&v.encode(), GFP_KERNEL)?;
+            }
+            self.send(dest, Op::Vmas, id, &[&body])?;
+        }
+        // Pages with anything in them (a fresh anonymous mapping on the
+        // other side is zeros already).
+        let per_message = (budget / (8 + PAGE_SIZE)).clamp(1, MAX_PAGES_PER_MESSAGE);
+        let mut addrs = [0u8; 8 * MAX_PAGES_PER_MESSAGE];
+        let mut data = KVec::new();
+        data.extend_with(per_message * PAGE_SIZE, 0u8, GFP_KERNEL)?;
+        let mut count = 0usize;
+        for v in vmas.iter().filter(|v| v.flags & Vma::READ != 0) {
+            let mut addr = v.start;
+            while addr < v.end {
+                let slot = data.get_mut(count * PAGE_SIZE..(count + 1) * PAGE_SIZE).ok_or(EINVAL)?;
+                current.read(addr, slot)?;
+                if slot.iter().any(|&b| b != 0) {
+                    if let Some(place) = addrs.get_mut(count * 8..count * 8 + 8) {
+                        place.copy_from_slice(&addr.to_le_bytes());
+                    }
+                    count += 1;
+                    if count == per_message {
+                        self.send_pages(dest, id, &addrs, &data, count)?;
+                        count = 0;
+                    }
+                }
+                addr += PAGE_SIZE as u64;
+            }
+            crate::kthread::cond_resched();
+        }
+        if count > 0 {
+            self.send_pages(dest, id, &addrs, &data, count)?;
+        }
+        let mut reg_bytes = [0u8; wire::REGS_SIZE];
+        for (i, r) in regs.iter().enumerate() {
+            if let Some(place) = reg_bytes.get_mut(i * 8..i * 8 + 8) {
+                place.copy_from_slice(&r.to_le_bytes());
+            }
+        }
+        self.send(dest, Op::State, id, &[&reg_bytes, xsave])
+    }
+
+    fn send_pages(&self, dest: u32, id: u64, addrs: &[u8], data: &[u8], count: usize) -> Result {
+        let head = wire::pages_header(count as u32);
+        let addrs = addrs.get(..count * 8).ok_or(EINVAL)?;
+        let pages = data.get(..count * PAGE_SIZE).ok_or(EINVAL)?;
+        self.send(dest, Op::Pages, id, &[&head, addrs, pages])
+    }
+
+    /// The stub: waits for the remote process to end, forwarding signals.
+    fn stub(&self, current: Current, out: &Outgoing) -> ! {
+        let _ = current.unmap_all();
+        current.catch_all_signals();
+        let status = loop {
+            let mut status = out.state.lock();
+            if let Some(exited) = status.exited {
+                break exited;
+            }
+            let _ = out.changed.wait_interruptible_timeout(&mut status, msecs_to_jiffies(1000));
+            let exited = status.exited;
+            drop(status);
+            if let Some(exited) = exited {
+                break exited;
+            }
+            if current.fatal_signal_pending() {
+                let _ = self.send(out.dest, Op::Signal, out.id, &[&9u32.to_le_bytes()]);
+                break KILLED;
+            }
+            let signals = current.take_signals();
+            for sig in 1..=64u32 {
+                if signals & (1u64 << (sig - 1)) != 0 {
+                    let _ = self.send(out.dest, Op::Signal, out.id, &[&sig.to_le_bytes()]);
+                }
+            }
+            if self.closing.load(Ordering::SeqCst) {
+                let _ = self.send(out.dest, Op::Signal, out.id, &[&9u32.to_le_bytes()]);
+                pr_warn!("migrate {}: ended with the module\n", out.pid);
+                break KILLED;
+            }
+            if !self.msg.peer_live(out.dest) {
+                self.counters.lost.fetch_add(1, Ordering::Relaxed);
+                pr_err!("migrate {}: lost with kernel {}\n", out.pid, out.dest);
+                break KILLED;
+            }
+        };
+        out.state.lock().state = OutState::Done;
+        self.forget_outgoing(out.id);
+        self.busy.fetch_sub(1, Ordering::SeqCst);
+        current.exit_group(status)
+    }
+
+    // ---- the destination ----
+
+    fn find_incoming(&self, id: u64) -> Option<Arc<Incoming>> {
+        self.incoming.lock().iter().find(|i| i.id == id).cloned()
+    }
+
+    fn begin(&self, from: From, id: u64, body: &[u8]) -> Result {
+        // At most as many pages as this kernel has memory for, roughly.
+        let max_pages = u32::try_from(crate::system::total_ram_bytes() / PAGE_SIZE as u64).unwrap_or(u32::MAX);
+        let begin = Begin::parse(body, max_pages).map_err(|e| {
+            pr_warn!("migration from kernel {}: {}\n", from.id, e);
+            EINVAL
+        })?;
+        if begin.xsave_len as usize != usertask::xsave_size() {
+            pr_warn!(
+                "migration from kernel {}: FPU state of {} bytes, ours is {}\n",
+                from.id,
+                begin.xsave_len,
+                usertask::xsave_size()
+            );
+            return Err(errno::eopnotsupp());
+        }
+        if self.find_incoming(id).is_some() || (id >> 32) as u32 != from.id {
+            return Err(EEXIST);
+        }
+        // Room for every page it may send, up front: ENOMEM now rather
+        // than half-way, and no copying as the buffer grows.
+        let pages = begin.pages as usize;
+        let page_data = KVVec::with_capacity(pages * PAGE_SIZE, GFP_KERNEL)?;
+        let page_addrs = KVec::with_capacity(pages, GFP_KERNEL)?;
+        let incoming = Arc::pin_init(
+            pin_init!(Incoming {
+                id,
+                origin: from.id,
+                begin,
+                data <- new_mutex!(Staged {
+                    state: InState::Staging,
+                    error: None,
+                    vmas: KVec::new(),
+                    page_addrs,
+                    page_data,
+                    regs: None,
+                    xsave: KVec::new(),
+                    signals: 0,
+                }),
+            }),
+            GFP_KERNEL,
+        )?;
+        self.incoming.lock().push(incoming, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    fn stage(&self, from: From, header: Header, body: &[u8]) {
+        let Some(incoming) = self.find_incoming(header.id).filter(|i| i.origin == from.id) else {
+            return;
+        };
+        let mut staged = incoming.data.lock();
+        if staged.state != InState::Staging || staged.error.is_some() {
+            return;
+        }
+        let result = match header.op {
+            Op::Vmas => stage_vmas(&mut staged, &incoming.begin, body),
+            Op::Pages => stage_pages(&mut staged, &incoming.begin, body),
+            Op::State => stage_state(&mut staged, &incoming.begin, body),
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            pr_warn!("migration from kernel {}: bad {:?} message; dropping it\n", from.id, header.op as u16);
+            staged.error = Some(e);
+        }
+    }
+
+    fn commit(&self, id: u64) -> Result {
+        let incoming = self.find_incoming(id).ok_or(ENOENT)?;
+        {
+            let mut staged = incoming.data.lock();
+            if let Some(e) = staged.error {
+                drop(staged);
+                self.drop_incoming(id);
+                return Err(e);
+            }
+            if staged.state != InState::Staging
+                || staged.vmas.len() != incoming.begin.vmas as usize
+                || staged.regs.is_none()
+            {
+                drop(staged);
+                self.drop_incoming(id);
+                return Err(errno::eproto());
+            }
+            staged.state = InState::Launched;
+        }
+        if let Err(e) = start_helper(id) {
+            pr_err!("migration: cannot start {:?}: {:?}\n", HELPER, e);
+            self.drop_incoming(id);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn drop_incoming(&self, id: u64) {
+        crate::kvec::remove_where(&mut self.incoming.lock(), |i| i.id == id);
+    }
+
+    fn deliver_signal(&self, from: From, id: u64, body: &[u8]) {
+        let Some(incoming) = self.find_incoming(id).filter(|i| i.origin == from.id) else {
+            return;
+        };
+        let Ok(sig) = wire::parse_word(body) else { return };
+        if !(1..=64).contains(&sig) {
+            return;
+        }
+        let mut staged = incoming.data.lock();
+        match staged.state {
+            InState::Running(pid) => {
+                drop(staged);
+                kill(pid, sig);
+            }
+            // Not started yet: delivered as soon as it is.
+            _ => staged.signals |= 1u64 << (sig - 1),
+        }
+    }
+
+    fn exited(&self, id: u64, status: i32) -> Result {
+        let incoming = self.find_incoming(id).ok_or(ENOENT)?;
+        self.drop_incoming(id);
+        self.send(incoming.origin, Op::Exited, id, &[&status.to_le_bytes()])
+    }
+
+    fn remote_exited(&self, from: From, id: u64, body: &[u8]) {
+        let Ok(status) = wire::parse_word(body) else { return };
+        let out = self.outgoing.lock().iter().find(|o| o.id == id && o.dest == from.id).cloned();
+        if let Some(out) = out {
+            out.state.lock().exited = Some(status as i32);
+            out.changed.notify_all();
+        }
+    }
+
+    /// Makes `current` the process staged as `incoming`. Runs as the new
+    /// process on its way to user mode; on success it returns into the
+    /// migrated program.
+    fn restore(&self, current: &Current, incoming: &Incoming) -> Result {
+        let mut staged = incoming.data.lock();
+        let begin = &incoming.begin;
+        // From here the helper's own memory is gone: any failure must end
+        // the process rather than return to it.
+        current.unmap_all()?;
+        for v in staged.vmas.iter() {
+            current.map_anonymous(
+                v.start,
+                v.end,
+                v.flags & Vma::READ != 0,
+                v.flags & Vma::WRITE != 0,
+                v.flags & Vma::EXEC != 0,
+                v.flags & Vma::GROWSDOWN != 0,
+            )?;
+        }
+        if begin.vdso != 0 {
+            current.map_vdso(begin.vdso)?;
+        }
+        for (i, addr) in staged.page_addrs.iter().enumerate() {
+            let page = staged.page_data.get(i * PAGE_SIZE..(i + 1) * PAGE_SIZE).ok_or(EINVAL)?;
+            current.write(*addr, page)?;
+            if i % 256 == 0 {
+                crate::kthread::cond_resched();
+            }
+        }
+        current.set_layout(&begin.mm);
+        // The console is 0-2, as on the origin; the helper's sysfs file
+        // (still open: this runs on the way out of its write) goes.
+        current.close_files_from(3);
+        // Handlers are not migrated yet: the program starts over with the
+        // default actions (see docs/migration.md).
+        current.reset_signals();
+        let regs = staged.regs.ok_or(EINVAL)?;
+        current.set_user_state(&regs, &staged.xsave)?;
+        let pid = current.pid();
+        staged.state = InState::Running(pid);
+        // The staged copy is not needed any more.
+        staged.page_data = KVVec::new();
+        staged.page_addrs = KVec::new();
+        // Signals sent to it while it was on its way, delivered when it
+        // returns to user mode now.
+        let signals = core::mem::take(&mut staged.signals);
+        drop(staged);
+        for sig in 1..=64u32 {
+            if signals & (1u64 << (sig - 1)) != 0 {
+                kill(pid, sig);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn stage_vmas(staged: &mut Staged, begin: &Begin, body: &[u8]) -> Result {
+    for vma in wire::parse_vmas(body).map_err(|_| EINVAL)? {
+        let vma = vma.map_err(|_| EINVAL)?;
+        if staged.vmas.len() >= begin.vmas as usize {
+            return Err(EINVAL);
+        }
+        // In order and not overlapping.
+        if staged.vmas.last().is_some_and(|last| last.end > vma.start) {
+            return Err(EINVAL);
+        }
+        staged.vmas.push(vma, GFP_KERNEL)?;
+    }
+    Ok(())
+}
+
+fn stage_pages(staged: &mut Staged, begin: &Begin, body: &[u8]) -> Result {
+    for page in wire::parse_pages(body).map_err(|_| EINVAL)? {
+        let (addr, data) = page.map_err(|_| EINVAL)?;
+        if staged.page_addrs.len() >= begin.pages as usize {
+            return Err(EINVAL);
+        }
+        // Inside a readable mapping announced before.
+        if !staged.vmas.iter().any(|v| v.flags & Vma::READ != 0 && v.start <= addr && addr < v.end) {
+            return Err(EINVAL);
+        }
+        staged.page_addrs.push(addr, GFP_KERNEL)?;
+        staged.page_data.extend_from_slice(data, GFP_KERNEL)?;
+    }
+    Ok(())
+}
+
+fn stage_state(staged: &mut Staged, begin: &Begin, body: &[u8]) -> Result {
+    let (regs, xsave) = wire::parse_state(body, begin.xsave_len as usize).map_err(|_| EINVAL)?;
+    let mut copy = KVec::new();
+    copy.extend_from_slice(xsave, GFP_KERNEL)?;
+    staged.xsave = copy;
+    staged.regs = Some(regs);
+    Ok(())
+}
+
+/// A syscall the process was in when the capture interrupted it is
+/// restarted on the destination (as a signal handler's return would):
+/// `ax` back to the syscall number, `ip` back onto the `syscall`
+/// instruction. A sleep restarts with its full time.
+fn restart_interrupted_syscall(regs: &mut [u64; NR_REGS]) {
+    let orig_ax = regs[reg::ORIG_AX] as i64;
+    let ax = regs[reg::AX] as i64;
+    if orig_ax >= 0 && matches!(ax, ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND | ERESTART_RESTARTBLOCK) {
+        regs[reg::AX] = orig_ax as u64;
+        regs[reg::IP] = regs[reg::IP].wrapping_sub(2);
+    }
+}
+
+/// Sends signal `sig` to process `pid` of this kernel, if it still exists.
+fn kill(pid: u32, sig: u32) {
+    // SAFETY: a counted reference to the pid, released after use;
+    // kill_pid finds the task under RCU itself (none if it exited).
+    unsafe {
+        let p = bindings::find_get_pid(pid as i32);
+        if !p.is_null() {
+            bindings::kill_pid(p, sig as i32, 1);
+            bindings::put_pid(p);
+        }
+    }
+}
+
+/// Starts `popcornctl restore ID` as a user-mode helper.
+fn start_helper(id: u64) -> Result {
+    let mut arg = [0u8; 24];
+    let mut w = crate::text::SliceWriter::new(&mut arg);
+    write!(w, "{}\0", id).map_err(|_| EINVAL)?;
+    let mut argv: [*mut kernel::ffi::c_char; 4] = [
+        c_str!("popcornctl").as_char_ptr() as *mut _,
+        c_str!("restore").as_char_ptr() as *mut _,
+        arg.as_mut_ptr().cast(),
+        core::ptr::null_mut(),
+    ];
+    let mut envp: [*mut kernel::ffi::c_char; 3] = [
+        c_str!("HOME=/").as_char_ptr() as *mut _,
+        c_str!("PATH=/usr/bin:/bin:/usr/sbin:/sbin").as_char_ptr() as *mut _,
+        core::ptr::null_mut(),
+    ];
+    // SAFETY: NUL-terminated strings and NULL-terminated arrays that live
+    // until the helper has exec'd (UMH_WAIT_EXEC), which copies them.
+    let ret = unsafe {
+        bindings::call_usermodehelper(
+            HELPER.as_char_ptr(),
+            argv.as_mut_ptr(),
+            envp.as_mut_ptr(),
+            bindings::UMH_WAIT_EXEC as i32,
+        )
+    };
+    kernel::error::to_result(ret)
+}
+
+impl MsgHandler for Migration {
+    fn on_message(&self, from: From, body: &[u8]) {
+        let (header, body) = match Header::parse(body) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                if crate::msg::log_allowed() {
+                    pr_warn!("migration: dropped a message from kernel {}: {}\n", from.id, e);
+                }
+                return;
+            }
+        };
+        match header.op {
+            Op::Vmas | Op::Pages | Op::State => self.stage(from, header, body),
+            Op::Abort => {
+                if self.find_incoming(header.id).is_some_and(|i| i.origin == from.id) {
+                    self.drop_incoming(header.id);
+                }
+            }
+            Op::Signal => self.deliver_signal(from, header.id, body),
+            Op::Exited => self.remote_exited(from, header.id, body),
+            Op::Begin | Op::Commit => {}
+        }
+    }
+
+    fn on_request(&self, from: From, body: &[u8]) -> Result<KVec<u8>> {
+        let (header, body) = Header::parse(body).map_err(|_| EINVAL)?;
+        match header.op {
+            Op::Begin => self.begin(from, header.id, body)?,
+            Op::Commit => {
+                if !self.find_incoming(header.id).is_some_and(|i| i.origin == from.id) {
+                    return Err(ENOENT);
+                }
+                self.commit(header.id)?;
+                self.counters.migrated_in.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => return Err(EINVAL),
+        }
+        Ok(KVec::new())
+    }
+}
+
+/// The origin's task work: capture, send, then stand in for the process.
+struct Capture {
+    migration: Arc<Migration>,
+    out: Arc<Outgoing>,
+}
+
+impl TaskWork for Capture {
+    fn run(self: Arc<Self>, current: Option<Current>) {
+        let migration = &self.migration;
+        let Some(current) = current else {
+            migration.finish_capture(&self.out, Err(ESRCH));
+            migration.busy.fetch_sub(1, Ordering::SeqCst);
+            return;
+        };
+        let result = migration.capture(&current, &self.out);
+        migration.finish_capture(&self.out, result);
+        if result.is_err() {
+            // Back to the program, here, as if nothing happened.
+            migration.busy.fetch_sub(1, Ordering::SeqCst);
+            return;
+        }
+        migration.stub(current, &self.out)
+    }
+}
+
+/// The destination's task work on the helper's child.
+struct Restore {
+    migration: Arc<Migration>,
+    incoming: Arc<Incoming>,
+}
+
+impl TaskWork for Restore {
+    fn run(self: Arc<Self>, current: Option<Current>) {
+        let migration = &self.migration;
+        let Some(current) = current else {
+            migration.busy.fetch_sub(1, Ordering::SeqCst);
+            return;
+        };
+        let result = migration.restore(&current, &self.incoming);
+        migration.busy.fetch_sub(1, Ordering::SeqCst);
+        if let Err(e) = result {
+            pr_err!(
+                "migration: process {} from kernel {} could not be restored: {:?}\n",
+                self.incoming.begin.origin_pid,
+                self.incoming.origin,
+                e
+            );
+            // Its memory is gone: it cannot go back to the helper's code.
+            current.exit_group(KILLED);
+        }
+    }
+}
+
+struct MigrateFile(Arc<Migration>);
+
+#[kernel::macros::vtable]
+impl AttributeOps for MigrateFile {
+    fn store(&self, input: &[u8]) -> Result {
+        let (pid, kernel) = wire::parse_request(input).ok_or(EINVAL)?;
+        self.0.migrate(pid, kernel)
+    }
+}
+
+struct RestoreFile(Arc<Migration>);
+
+#[kernel::macros::vtable]
+impl AttributeOps for RestoreFile {
+    fn store(&self, input: &[u8]) -> Result {
+        let text = core::str::from_utf8(input).map_err(|_| EINVAL)?;
+        let id: u64 = text.trim().parse().map_err(|_| EINVAL)?;
+        let incoming = self.0.find_incoming(id).ok_or(ENOENT)?;
+        {
+            let mut staged = incoming.data.lock();
+            if staged.state != InState::Launched {
+                return Err(EBUSY);
+            }
+            staged.state = InState::Restoring;
+        }
+        // SAFETY: we are in the writer's own syscall.
+        let writer = unsafe { Current::in_task_work() }.ok_or(EPERM)?;
+        if writer.threads() != 1 {
+            return Err(EPERM);
+        }
+        self.0.busy.fetch_add(1, Ordering::SeqCst);
+        let work = Arc::new(Restore { migration: self.0.clone(), incoming }, GFP_KERNEL)
+            .map_err(Error::from)
+            .and_then(usertask::queue_on_current);
+        if let Err(e) = work {
+            self.0.busy.fetch_sub(1, Ordering::SeqCst);
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+struct ExitedFile(Arc<Migration>);
+
+#[kernel::macros::vtable]
+impl AttributeOps for ExitedFile {
+    fn store(&self, input: &[u8]) -> Result {
+        let text = core::str::from_utf8(input).map_err(|_| EINVAL)?;
+        let mut words = text.split_ascii_whitespace();
+        let id: u64 = words.next().and_then(|w| w.parse().ok()).ok_or(EINVAL)?;
+        let status: i32 = words.next().and_then(|w| w.parse().ok()).ok_or(EINVAL)?;
+        self.0.exited(id, status)
+    }
+}
+
+struct ProcessesFile(Arc<Migration>);
+
+#[kernel::macros::vtable]
+impl AttributeOps for ProcessesFile {
+    fn show(&self, out: &mut Page<'_>) -> Result {
+        for o in self.0.outgoing.lock().iter() {
+            if o.state.lock().state == OutState::Remote {
+                writeln!(out, "{} {}", o.pid, o.dest).map_err(|_| EFBIG)?;
+            }
+        }
+        for i in self.0.incoming.lock().iter() {
+            if let InState::Running(pid) = i.data.lock().state {
+                writeln!(out, "{} from {} (pid {} there)", pid, i.origin, i.begin.origin_pid)
+                    .map_err(|_| EFBIG)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct CounterFile(Arc<Migration>, u8);
+
+#[kernel::macros::vtable]
+impl AttributeOps for CounterFile {
+    fn show(&self, out: &mut Page<'_>) -> Result {
+        let c = &self.0.counters;
+        let counter = match self.1 {
+            0 => &c.migrated_out,
+            1 => &c.migrated_in,
+            2 => &c.refused,
+            _ => &c.lost,
+        };
+        writeln!(out, "{}", counter.load(Ordering::Relaxed)).map_err(|_| EFBIG)
+    }
+}

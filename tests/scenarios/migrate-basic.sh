@@ -1,0 +1,96 @@
+# Task migration between the primary and a secondary with popcornctl
+# migrate: a process that filled 64 MiB keeps checksumming it on kernel 1
+# (its output continues on kernel 1's console) and its shell here sees the
+# exit status it ends with there; vector registers and MXCSR survive the
+# move; kill on the PID here ends it there; refusals leave the process
+# running here.
+# cmdline: popcorn.reserve=1G,kernels=1
+# popcorn: smp=4 mem=2G timeout=600
+# expect ttyS1: migtest: round .* ok
+# expect ttyS1: migtest: 15 vector registers and MXCSR intact
+# expect ttyS1: migtest: all checks passed, exiting with 7
+# expect ttyS0: ok: migrated migtest exited with 7
+. /usr/share/popcorn/lib.sh
+
+insmod popcorn_msg.ko
+boot_request "cpus=2-3 mem=512M"
+wait_peer 1
+
+rss_kib() {
+	sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status"
+}
+rss_at_least() {
+	[ "$(rss_kib "$1")" -ge "$2" ] 2>/dev/null
+}
+
+# 64 MiB, moved in the middle of its rounds.
+migtest --exit 7 memory 64 30 </dev/console &
+pid=$!
+wait_until 300 "migtest never filled its memory" rss_at_least $pid 65536
+sleep 2
+popcornctl migrate $pid 1
+grep -q "^$pid 1$" /sys/kernel/popcorn/migration/processes || fail "kernel 0 does not list $pid as running on kernel 1"
+echo "ok: $pid runs on kernel 1; here it keeps $(rss_kib $pid) KiB"
+[ "$(rss_kib $pid)" -lt 4096 ] || fail "the stub still holds the process's memory"
+status=0
+wait $pid || status=$?
+[ "$status" = 7 ] || fail "migtest's shell saw status $status, not 7"
+echo "ok: migrated migtest exited with 7"
+
+# Vector registers live in a loop while it moves.
+migtest --exit 5 vector 30 </dev/console &
+pid=$!
+sleep 8
+popcornctl migrate $pid 1
+status=0
+wait $pid || status=$?
+[ "$status" = 5 ] || fail "the vector test's shell saw status $status, not 5"
+echo "ok: vector state survived"
+
+# kill here ends it there.
+migtest memory 8 1000 </dev/console &
+pid=$!
+wait_until 120 "migtest never filled its memory" rss_at_least $pid 8192
+popcornctl migrate $pid 1
+kill $pid
+status=0
+wait $pid || status=$?
+[ "$status" = 143 ] || fail "after kill the shell saw status $status, not 143 (SIGTERM)"
+echo "ok: kill on kernel 0 ended it on kernel 1"
+
+# Refusals: the process stays here, running.
+check_fails "no such process" popcornctl migrate 999999 1
+check_fails "a kernel thread cannot move" popcornctl migrate 2 1
+migtest memory 8 1000 </dev/console &
+pid=$!
+wait_until 120 "migtest never filled its memory" rss_at_least $pid 8192
+check_fails "kernel 4 is not running" popcornctl migrate $pid 4
+check_fails "invalid request" popcornctl migrate $pid 0
+kill -0 $pid || fail "a refused migration ended the process"
+kill $pid
+wait $pid || true
+# Dynamically linked (Debian's ping, with its libraries).
+ip link set lo up
+/usr/bin/ping -q -i 5 127.0.0.1 >/dev/console </dev/console &
+pid=$!
+sleep 2
+check_fails "not supported" popcornctl migrate $pid 1
+dmesg | grep -q "migrate $pid: refused: it maps files other than its program" || fail "no log line for ping's refusal"
+kill -0 $pid || fail "ping died of a refused migration"
+kill $pid
+wait $pid || true
+# A pipe is not the console.
+migtest memory 4 1000 </dev/console | cat >/dev/null &
+sleep 3
+pid=$(pidof migtest)
+check_fails "not supported" popcornctl migrate $pid 1
+dmesg | grep -q "migrate $pid: refused: file descriptor 1 is not a console" || fail "no log line for the pipe's refusal"
+kill -0 $pid || fail "migtest died of a refused migration"
+kill $pid
+wait || true
+echo "ok: refusals left the processes running"
+check_value /sys/kernel/popcorn/migration/migrated_out 3
+
+echo 1 >/sys/kernel/popcorn/shutdown
+rmmod popcorn_msg
+echo "migrate-basic: all checks passed"

@@ -1,0 +1,141 @@
+//! `popcornctl migrate` and the restore helper behind it
+//! (`/sys/kernel/popcorn/migration/`, `docs/migration.md`).
+
+use std::ffi::CString;
+use std::fs;
+use std::io;
+use std::path::Path;
+
+/// Moves process `pid` to kernel `kernel`: returns once the process runs
+/// there, or with the errno that says why not (the process then keeps
+/// running here; the kernel log has the reason in one line).
+pub fn migrate(root: &Path, pid: u32, kernel: u32) -> io::Result<()> {
+    fs::write(root.join("migration/migrate"), format!("{pid} {kernel}\n"))
+}
+
+/// What an errno from `migrate` means to a user.
+pub fn explain(err: &io::Error, kernel: u32) -> String {
+    match err.raw_os_error() {
+        Some(libc::ESRCH) => "no such process".into(),
+        Some(libc::EPERM) => "a kernel thread cannot move".into(),
+        Some(libc::EOPNOTSUPP) => {
+            "not supported for this process (single-threaded, statically linked, console files only)".into()
+        }
+        Some(libc::EHOSTUNREACH) => format!("kernel {kernel} is not running"),
+        Some(libc::EINVAL) => "invalid request (the process already runs on that kernel?)".into(),
+        Some(libc::EBUSY) => "the process runs on another kernel already".into(),
+        _ => err.to_string(),
+    }
+}
+
+/// A migrated process: `(pid here, where it runs)` for ours elsewhere,
+/// from `migration/processes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Migrated {
+    /// Ours, running on another kernel (the PID here is its stub).
+    Away { pid: u32, kernel: u32 },
+    /// Another kernel's, running here.
+    Here { pid: u32, from: u32, origin_pid: u32 },
+}
+
+/// Parses `migration/processes`: `PID KERNEL` or `PID from KERNEL (pid N
+/// there)` per line; lines that are neither are skipped.
+pub fn parse_processes(text: &str) -> Vec<Migrated> {
+    text.lines()
+        .filter_map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.as_slice() {
+                [pid, kernel] => Some(Migrated::Away { pid: pid.parse().ok()?, kernel: kernel.parse().ok()? }),
+                [pid, "from", from, "(pid", origin, "there)"] => Some(Migrated::Here {
+                    pid: pid.parse().ok()?,
+                    from: from.parse().ok()?,
+                    origin_pid: origin.parse().ok()?,
+                }),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// The migrated processes this kernel knows of (none if migration is not
+/// running here).
+pub fn processes(root: &Path) -> Vec<Migrated> {
+    fs::read_to_string(root.join("migration/processes")).map_or_else(|_| Vec::new(), |t| parse_processes(&t))
+}
+
+/// `popcornctl restore ID`, started by the kernel (a user-mode helper) on
+/// the destination: forks a child that becomes migration ID's process,
+/// waits for it and reports its wait status. Never used by hand.
+pub fn restore(root: &Path, id: u64) -> io::Result<()> {
+    // The helper starts with no open files; the process gets the console
+    // as 0, 1 and 2, as it had on its origin.
+    let console = CString::new("/dev/console").map_err(io::Error::other)?;
+    for fd in 0..3 {
+        // SAFETY: plain syscalls on a valid C string and small fds.
+        unsafe {
+            let opened = libc::open(console.as_ptr(), libc::O_RDWR | libc::O_NOCTTY);
+            if opened >= 0 && opened != fd {
+                libc::dup2(opened, fd);
+                libc::close(opened);
+            }
+        }
+    }
+    // SAFETY: fork in a single-threaded process.
+    let child = unsafe { libc::fork() };
+    if child < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if child == 0 {
+        // On success the kernel turns this process into the migrated one
+        // on its way out of this write: nothing after it runs.
+        let err = fs::write(root.join("migration/restore"), format!("{id}\n"));
+        eprintln!("popcornctl restore {id}: {err:?}");
+        // SAFETY: ends the child without running the parent's atexit.
+        unsafe { libc::_exit(127) };
+    }
+    let mut status = 0;
+    loop {
+        // SAFETY: waits for our own child.
+        let got = unsafe { libc::waitpid(child, &mut status, 0) };
+        if got == child {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    }
+    fs::write(root.join("migration/exited"), format!("{id} {status}\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processes_are_parsed() {
+        let text = "120 1\n77 from 0 (pid 120 there)\nnonsense\n";
+        assert_eq!(
+            parse_processes(text),
+            vec![
+                Migrated::Away { pid: 120, kernel: 1 },
+                Migrated::Here { pid: 77, from: 0, origin_pid: 120 }
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_are_explained() {
+        let e = io::Error::from_raw_os_error(libc::EHOSTUNREACH);
+        assert_eq!(explain(&e, 3), "kernel 3 is not running");
+        assert!(explain(&io::Error::from_raw_os_error(libc::EOPNOTSUPP), 1).contains("statically linked"));
+    }
+
+    #[test]
+    fn migrate_writes_the_request() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("migration")).unwrap();
+        migrate(dir.path(), 42, 1).unwrap();
+        assert_eq!(fs::read_to_string(dir.path().join("migration/migrate")).unwrap(), "42 1\n");
+    }
+}
