@@ -31,6 +31,7 @@ sleep 2
 popcornctl migrate $pid 1
 grep -q "^$pid 1$" /sys/kernel/popcorn/migration/processes || fail "kernel 0 does not list $pid as running on kernel 1"
 echo "ok: $pid runs on kernel 1; here it keeps $(rss_kib $pid) KiB"
+popcornctl status | grep -q "pid $pid: runs on kernel 1" || fail "popcornctl status does not show $pid on kernel 1: $(popcornctl status)"
 [ "$(rss_kib $pid)" -lt 4096 ] || fail "the stub still holds the process's memory"
 status=0
 wait $pid || status=$?
@@ -67,6 +68,14 @@ wait_until 120 "migtest never filled its memory" rss_at_least $pid 8192
 check_fails "kernel 4 is not running" popcornctl migrate $pid 4
 check_fails "invalid request" popcornctl migrate $pid 0
 kill -0 $pid || fail "a refused migration ended the process"
+kill $pid
+wait $pid || true
+# Two threads.
+migtest threads 60 </dev/console &
+pid=$!
+sleep 2
+check_fails "not supported" popcornctl migrate $pid 1
+dmesg | grep -q "migrate $pid: refused: 2 threads" || fail "no log line for the threads' refusal"
 kill $pid
 wait $pid || true
 # Dynamically linked (Debian's ping, with its libraries).

@@ -7,7 +7,9 @@
 //!   and a non-default MXCSR live in a loop of about SECONDS seconds, then
 //!   checks them against the same arithmetic done in memory.
 //!
-//! Both exit with `--exit CODE` when all is well, 1 when something was
+//! - `threads SECONDS`: two threads (a case migration refuses).
+//!
+//! All exit with `--exit CODE` when all is well, 1 when something was
 //! lost.
 
 use std::process::ExitCode;
@@ -31,6 +33,8 @@ enum Mode {
     Memory { mib: usize, rounds: u32 },
     /// Keep vector registers live in a loop and check them afterwards.
     Vector { seconds: u64 },
+    /// Run a second thread for SECONDS seconds (migration refuses it).
+    Threads { seconds: u64 },
 }
 
 fn pattern(i: usize) -> u64 {
@@ -210,6 +214,11 @@ fn main() -> ExitCode {
     let ok = match cli.mode {
         Mode::Memory { mib, rounds } => memory(mib, rounds),
         Mode::Vector { seconds } => vector(seconds),
+        Mode::Threads { seconds } => {
+            let worker = std::thread::spawn(move || std::thread::sleep(Duration::from_secs(seconds)));
+            println!("migtest {}: two threads for {seconds} s", std::process::id());
+            worker.join().is_ok()
+        }
     };
     if ok {
         println!("migtest: all checks passed, exiting with {}", cli.exit);

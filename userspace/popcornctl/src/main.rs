@@ -90,6 +90,7 @@ fn main() -> ExitCode {
         Command::Status => match status::read_status(&cli.sysfs) {
             Ok(s) => {
                 print!("{}", status::render(&s));
+                print!("{}", migrate::render(&migrate::processes(&cli.sysfs)));
                 ExitCode::SUCCESS
             }
             Err(e) => {

@@ -57,6 +57,25 @@ pub fn parse_processes(text: &str) -> Vec<Migrated> {
         .collect()
 }
 
+/// `popcornctl status`'s lines about migrated processes (none: no lines).
+pub fn render(list: &[Migrated]) -> String {
+    let mut out = String::new();
+    if !list.is_empty() {
+        out.push_str("migrated processes:\n");
+    }
+    for m in list {
+        match m {
+            Migrated::Away { pid, kernel } => {
+                out.push_str(&format!("  pid {pid}: runs on kernel {kernel} (its stub is here)\n"))
+            }
+            Migrated::Here { pid, from, origin_pid } => {
+                out.push_str(&format!("  pid {pid}: from kernel {from}, where it is pid {origin_pid}\n"))
+            }
+        }
+    }
+    out
+}
+
 /// The migrated processes this kernel knows of (none if migration is not
 /// running here).
 pub fn processes(root: &Path) -> Vec<Migrated> {
@@ -121,6 +140,16 @@ mod tests {
                 Migrated::Away { pid: 120, kernel: 1 },
                 Migrated::Here { pid: 77, from: 0, origin_pid: 120 }
             ]
+        );
+    }
+
+    #[test]
+    fn status_lines() {
+        assert_eq!(render(&[]), "");
+        let text = render(&parse_processes("120 1\n77 from 0 (pid 120 there)\n"));
+        assert_eq!(
+            text,
+            "migrated processes:\n  pid 120: runs on kernel 1 (its stub is here)\n  pid 77: from kernel 0, where it is pid 120\n"
         );
     }
 

@@ -1,0 +1,43 @@
+# The destination of a migrated process panics while the process runs
+# there: the stub on the origin reports it lost (log line, `lost`
+# counter), its shell sees it killed, the origin stays healthy, and a new
+# secondary in the same place takes a migrated process and returns its
+# exit status.
+# cmdline: popcorn.reserve=1G,kernels=1
+# popcorn: smp=4 mem=2G timeout=600
+# secondary: crash inside/migrate-crash.sh
+# expect ttyS1: inside: crashing with a migrated process
+# expect ttyS1: Kernel panic - not syncing: sysrq triggered crash
+# expect ttyS0: migrate [0-9]*: lost with kernel 1
+# allow ttyS1: Kernel panic - not syncing: sysrq triggered crash
+# allow ttyS1: Call Trace:
+# allow ttyS1: ---\[ end Kernel panic
+. /usr/share/popcorn/lib.sh
+
+insmod popcorn_msg.ko
+boot_request "cpus=2-3 mem=512M initrd=/extra/crash.cpio.gz"
+wait_peer 1
+migtest memory 8 1000 </dev/console &
+pid=$!
+sleep 3
+popcornctl migrate $pid 1
+status=0
+wait $pid || status=$?
+[ "$status" = 137 ] || fail "the shell saw status $status for a process lost with its kernel, not 137 (killed)"
+check_value /sys/kernel/popcorn/migration/lost 1
+wait_state 1 crashed 60
+echo "ok: the process was reported lost"
+
+boot_request "cpus=2-3 mem=512M"
+wait_peer 2
+migtest --exit 3 memory 4 5 </dev/console &
+pid=$!
+sleep 3
+popcornctl migrate $pid 2
+status=0
+wait $pid || status=$?
+[ "$status" = 3 ] || fail "after the crash a migrated process ended with $status, not 3"
+echo "ok: a new kernel takes migrated processes"
+echo 2 >/sys/kernel/popcorn/shutdown
+rmmod popcorn_msg
+echo "migrate-crash: all checks passed"
