@@ -8,6 +8,8 @@
 # expect ttyS0: 56 bytes from kernel 1: seq=2
 # expect ttyS0: 3 packets transmitted, 3 received
 # expect ttyS1: init: popnet0 is 192.0.2.2/24
+# expect ttyS1: migtest: all checks passed, exiting with 7
+# expect ttyS0: exit status 7, from kernel 1
 run() {
 	echo
 	echo "popcorn-demo# $*"
@@ -42,6 +44,18 @@ until /usr/bin/ping -n -c 1 -W 1 192.0.2.2 >/dev/null 2>&1 || [ $i -ge 30 ]; do 
 run /usr/bin/ping -n -c 3 -i 0.2 192.0.2.2
 run /usr/sbin/ip -s link show popnet0
 echo
+echo "(task migration: a program that checksums 16 MiB every second moves to kernel 1;"
+echo " its output continues on kernel 1's console, ttyS1, and its exit status comes back here)"
+echo "popcorn-demo# migtest --exit 7 memory 16 6 </dev/console &"
+migtest --exit 7 memory 16 6 </dev/console &
+pid=$!
+sleep 3
+run popcornctl migrate $pid 1
+run popcornctl status
+status=0
+wait $pid || status=$?
+echo "popcorn-demo# wait $pid     # exit status $status, from kernel 1"
+echo
 echo "popcorn-demo# echo cpus=0 > /sys/kernel/popcorn/boot     # refused: the boot CPU"
 echo cpus=0 >/sys/kernel/popcorn/boot || true
 echo "popcorn-demo# echo cpus=3 > /sys/kernel/popcorn/boot     # refused: kernel 1 owns CPU 3"
@@ -55,4 +69,4 @@ echo
 echo "popcorn-demo# dmesg | grep popcorn_msg"
 dmesg | grep popcorn_msg
 echo
-echo "=== Next step (not built yet): task migration (popcornctl migrate). ==="
+echo "=== Next steps (not built yet): migration back and onward, a migration benchmark. ==="
