@@ -69,4 +69,4 @@ echo
 echo "popcorn-demo# dmesg | grep popcorn_msg"
 dmesg | grep popcorn_msg
 echo
-echo "=== Next steps (not built yet): migration back and onward, a migration benchmark. ==="
+echo "=== Next steps (not built yet): onward migration from a destination, migrating signal handlers. ==="

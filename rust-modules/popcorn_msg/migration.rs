@@ -13,6 +13,8 @@
 //!     processes   one line per migrated process: "PID KERNEL" for ours
 //!                 running elsewhere, "PID from KERNEL" for others' here
 //!     migrated_out, migrated_in, refused, lost: counters
+//!     last_ns     the last migration's capture, transfer and restore
+//!                 times in ns (restore: on the destination)
 //! ```
 //!
 //! The origin captures the process in its own context: a task work runs
@@ -71,6 +73,12 @@ struct Counters {
     migrated_in: AtomicU64,
     refused: AtomicU64,
     lost: AtomicU64,
+    /// The last migration's phases, in ns: capture (registers, mappings)
+    /// and transfer (pages, state, commit) on the origin, restore on the
+    /// destination (`migration/last_ns`, for `make bench`).
+    capture_ns: AtomicU64,
+    transfer_ns: AtomicU64,
+    restore_ns: AtomicU64,
 }
 
 /// Task migration while the module is loaded: the files, and the state
@@ -131,6 +139,9 @@ struct Outgoing {
     id: u64,
     pid: u32,
     dest: u32,
+    /// The process came here from `dest` and goes back: this kernel's
+    /// record of its arrival (no stub here; the origin's stub takes it).
+    returning: Option<Arc<Incoming>>,
     #[pin]
     state: Mutex<OutStatus>,
     #[pin]
@@ -143,6 +154,8 @@ struct OutStatus {
     result: Option<Result>,
     /// The remote process's wait status, once it ended.
     exited: Option<i32>,
+    /// The process came back, staged here: the stub becomes it again.
+    back: Option<Arc<Incoming>>,
 }
 
 /// Where an incoming migration is.
@@ -152,6 +165,8 @@ enum InState {
     Launched,
     Restoring,
     Running(u32),
+    /// It went back to its origin: its end here is not reported.
+    Moved,
 }
 
 /// A process coming from (or come from) another kernel.
@@ -208,6 +223,7 @@ impl Migration {
         ] {
             dir.add_file(name, CounterFile(migration.clone(), which))?;
         }
+        dir.add_file(c_str!("last_ns"), LastFile(migration.clone()))?;
         dir.add_file(c_str!("restore"), RestoreFile(migration.clone()))?;
         dir.add_file(c_str!("exited"), ExitedFile(migration.clone()))?;
         dir.add_file(c_str!("migrate"), MigrateFile(migration.clone()))?;
@@ -256,12 +272,32 @@ impl Migration {
         if self.outgoing.lock().iter().any(|o| o.pid == pid) {
             return Err(refusal(pid, "it runs on another kernel already (its stub is here)", EBUSY));
         }
+        // A process that came from elsewhere may go back there.
+        let arrived = self
+            .incoming
+            .lock()
+            .iter()
+            .find(|i| i.data.lock().state == InState::Running(pid))
+            .cloned();
+        let returning = match arrived {
+            Some(i) if i.origin == dest => Some(i),
+            Some(i) => {
+                pr_info!(
+                    "migrate {}: refused: it came from kernel {}; onward migration is not supported yet (move it back first)\n",
+                    pid,
+                    i.origin
+                );
+                return Err(errno::eopnotsupp());
+            }
+            None => None,
+        };
         let out = Arc::pin_init(
             pin_init!(Outgoing {
                 id: self.new_id(),
                 pid,
                 dest,
-                state <- new_mutex!(OutStatus { state: OutState::Capturing, result: None, exited: None }),
+                returning,
+                state <- new_mutex!(OutStatus { state: OutState::Capturing, result: None, exited: None, back: None }),
                 changed <- new_condvar!(),
             }),
             GFP_KERNEL,
@@ -324,6 +360,7 @@ impl Migration {
 
     /// Captures `current` and sends it to `out.dest`. Runs as the process.
     fn capture(&self, current: &Current, out: &Outgoing) -> Result {
+        let started = crate::kthread::monotonic_ns();
         let pid = out.pid;
         if current.threads() != 1 {
             return Err(refusal(pid, "it started a thread meanwhile", errno::eopnotsupp()));
@@ -377,9 +414,12 @@ impl Migration {
             mm: layout,
             vdso: vdso_base,
             comm: current.comm(),
+            returning: out.returning.as_ref().map_or(0, |i| i.id),
         };
         let dest = out.dest;
         let id = out.id;
+        let captured = crate::kthread::monotonic_ns();
+        self.counters.capture_ns.store(captured - started, Ordering::Relaxed);
         self.request(dest, Op::Begin, id, &begin.encode())?;
         let sent = self.send_image(current, dest, id, &vmas, &regs, &xsave);
         let committed = sent.and_then(|()| self.request(dest, Op::Commit, id, &[]));
@@ -388,6 +428,7 @@ impl Migration {
             let _ = self.send(dest, Op::Abort, id, &[]);
             return Err(e);
         }
+        self.counters.transfer_ns.store(crate::kthread::monotonic_ns() - captured, Ordering::Relaxed);
         Ok(())
     }
 
@@ -457,19 +498,31 @@ impl Migration {
     }
 
     /// The stub: waits for the remote process to end, forwarding signals.
-    fn stub(&self, current: Current, out: &Outgoing) -> ! {
+    /// Returns only if the process came back: then `current` is it again,
+    /// on its way to user mode.
+    fn stub(&self, current: Current, out: &Outgoing) {
         let _ = current.unmap_all();
         current.catch_all_signals();
         let status = loop {
             let mut status = out.state.lock();
-            if let Some(exited) = status.exited {
-                break exited;
+            if status.exited.is_none() && status.back.is_none() {
+                let _ = out.changed.wait_interruptible_timeout(&mut status, msecs_to_jiffies(1000));
             }
-            let _ = out.changed.wait_interruptible_timeout(&mut status, msecs_to_jiffies(1000));
             let exited = status.exited;
+            let back = status.back.take();
             drop(status);
             if let Some(exited) = exited {
                 break exited;
+            }
+            if let Some(incoming) = back {
+                match self.take_back(&current, out, &incoming) {
+                    Ok(()) => return,
+                    Err(e) => {
+                        pr_err!("migrate {}: could not take it back: {:?}; it is lost\n", out.pid, e);
+                        self.counters.lost.fetch_add(1, Ordering::Relaxed);
+                        break KILLED;
+                    }
+                }
             }
             if current.fatal_signal_pending() {
                 let _ = self.send(out.dest, Op::Signal, out.id, &[&9u32.to_le_bytes()]);
@@ -498,6 +551,19 @@ impl Migration {
         current.exit_group(status)
     }
 
+    /// The process came back from `out.dest`: the stub becomes it again,
+    /// with the same PID, parent and files.
+    fn take_back(&self, current: &Current, out: &Outgoing, incoming: &Arc<Incoming>) -> Result {
+        incoming.data.lock().state = InState::Restoring;
+        let result = self.restore(current, incoming, false);
+        self.drop_incoming(incoming.id);
+        result?;
+        out.state.lock().state = OutState::Done;
+        self.forget_outgoing(out.id);
+        self.busy.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    }
+
     // ---- the destination ----
 
     fn find_incoming(&self, id: u64) -> Option<Arc<Incoming>> {
@@ -522,6 +588,16 @@ impl Migration {
         }
         if self.find_incoming(id).is_some() || (id >> 32) as u32 != from.id {
             return Err(EEXIST);
+        }
+        if begin.returning != 0 {
+            // Only into a stub of ours waiting on that kernel.
+            let stub = self.outgoing.lock().iter().any(|o| {
+                o.id == begin.returning && o.dest == from.id && o.state.lock().state == OutState::Remote
+            });
+            if !stub {
+                pr_warn!("migration from kernel {}: no stub {:#x} to return into\n", from.id, begin.returning);
+                return Err(ENOENT);
+            }
         }
         // Room for every page it may send, up front: ENOMEM now rather
         // than half-way, and no copying as the buffer grows.
@@ -589,6 +665,17 @@ impl Migration {
             }
             staged.state = InState::Launched;
         }
+        if incoming.begin.returning != 0 {
+            // Back home: the stub takes it.
+            let out = self.outgoing.lock().iter().find(|o| o.id == incoming.begin.returning).cloned();
+            let Some(out) = out else {
+                self.drop_incoming(id);
+                return Err(ENOENT);
+            };
+            out.state.lock().back = Some(incoming);
+            out.changed.notify_all();
+            return Ok(());
+        }
         if let Err(e) = start_helper(id) {
             pr_err!("migration: cannot start {:?}: {:?}\n", HELPER, e);
             self.drop_incoming(id);
@@ -623,6 +710,10 @@ impl Migration {
     fn exited(&self, id: u64, status: i32) -> Result {
         let incoming = self.find_incoming(id).ok_or(ENOENT)?;
         self.drop_incoming(id);
+        if incoming.data.lock().state == InState::Moved {
+            // It went back to its origin, which runs it now.
+            return Ok(());
+        }
         self.send(incoming.origin, Op::Exited, id, &[&status.to_le_bytes()])
     }
 
@@ -638,7 +729,8 @@ impl Migration {
     /// Makes `current` the process staged as `incoming`. Runs as the new
     /// process on its way to user mode; on success it returns into the
     /// migrated program.
-    fn restore(&self, current: &Current, incoming: &Incoming) -> Result {
+    fn restore(&self, current: &Current, incoming: &Incoming, helper: bool) -> Result {
+        let started = crate::kthread::monotonic_ns();
         let mut staged = incoming.data.lock();
         let begin = &incoming.begin;
         // From here the helper's own memory is gone: any failure must end
@@ -666,14 +758,18 @@ impl Migration {
         }
         current.set_layout(&begin.mm);
         // The console is 0-2, as on the origin; the helper's sysfs file
-        // (still open: this runs on the way out of its write) goes.
-        current.close_files_from(3);
+        // (still open: this runs on the way out of its write) goes. A stub
+        // taking its process back has the process's own files.
+        if helper {
+            current.close_files_from(3);
+        }
         // Handlers are not migrated yet: the program starts over with the
         // default actions (see docs/migration.md).
         current.reset_signals();
         let regs = staged.regs.ok_or(EINVAL)?;
         current.set_user_state(&regs, &staged.xsave)?;
         let pid = current.pid();
+        self.counters.restore_ns.store(crate::kthread::monotonic_ns() - started, Ordering::Relaxed);
         staged.state = InState::Running(pid);
         // The staged copy is not needed any more.
         staged.page_data = KVVec::new();
@@ -848,6 +944,14 @@ impl TaskWork for Capture {
             migration.busy.fetch_sub(1, Ordering::SeqCst);
             return;
         }
+        if let Some(arrived) = &self.out.returning {
+            // Gone back to its origin's stub: nothing stays here. The
+            // helper that started it will see it killed; not reported.
+            arrived.data.lock().state = InState::Moved;
+            migration.forget_outgoing(self.out.id);
+            migration.busy.fetch_sub(1, Ordering::SeqCst);
+            current.exit_group(KILLED);
+        }
         migration.stub(current, &self.out)
     }
 }
@@ -865,7 +969,7 @@ impl TaskWork for Restore {
             migration.busy.fetch_sub(1, Ordering::SeqCst);
             return;
         };
-        let result = migration.restore(&current, &self.incoming);
+        let result = migration.restore(&current, &self.incoming, true);
         migration.busy.fetch_sub(1, Ordering::SeqCst);
         if let Err(e) = result {
             pr_err!(
@@ -968,5 +1072,16 @@ impl AttributeOps for CounterFile {
             _ => &c.lost,
         };
         writeln!(out, "{}", counter.load(Ordering::Relaxed)).map_err(|_| EFBIG)
+    }
+}
+
+struct LastFile(Arc<Migration>);
+
+#[kernel::macros::vtable]
+impl AttributeOps for LastFile {
+    fn show(&self, out: &mut Page<'_>) -> Result {
+        let c = &self.0.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        writeln!(out, "{} {} {}", get(&c.capture_ns), get(&c.transfer_ns), get(&c.restore_ns)).map_err(|_| EFBIG)
     }
 }

@@ -13,7 +13,8 @@
 //! then the op's body, little-endian:
 //!
 //! - `Begin` (a request): [`Begin`], the process's identity and memory
-//!   layout. Answered when the destination has made room for it.
+//!   layout, and whether it returns to its origin's stub. Answered when the
+//!   destination has made room for it.
 //! - `Vmas`: a `u32` count, 4 bytes reserved, then that many [`Vma`]s of
 //!   24 bytes (start, end, [`Vma::flags`], reserved).
 //! - `Pages`: a `u32` count, 4 bytes reserved, that many `u64` addresses,
@@ -36,7 +37,7 @@ use crate::le::{put, read_u32, read_u64};
 /// Bytes of the common header.
 pub const HEADER_SIZE: usize = 16;
 /// The wire format's version; a different one is refused.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Bytes of a page.
 pub const PAGE_SIZE: usize = 4096;
 /// Bytes of a [`Vma`] record.
@@ -162,10 +163,13 @@ pub struct Begin {
     pub vdso: u64,
     /// The process's name (`comm`), NUL-padded.
     pub comm: [u8; 16],
+    /// Non-zero: the process goes back to the kernel it came from, into
+    /// the stub of that migration (its id).
+    pub returning: u64,
 }
 
 /// Bytes of a `Begin` body.
-pub const BEGIN_SIZE: usize = 16 + 11 * 8 + 8 + 16;
+pub const BEGIN_SIZE: usize = 16 + 11 * 8 + 8 + 16 + 8;
 
 impl Begin {
     pub fn encode(&self) -> [u8; BEGIN_SIZE] {
@@ -179,6 +183,7 @@ impl Begin {
         }
         put(&mut out, 16 + 88, &self.vdso.to_le_bytes());
         put(&mut out, 16 + 96, &self.comm);
+        put(&mut out, 16 + 112, &self.returning.to_le_bytes());
         out
     }
 
@@ -195,6 +200,7 @@ impl Begin {
             pages: u32_at(8),
             xsave_len: u32_at(12),
             vdso: read_u64(body, 104).unwrap_or(0),
+            returning: read_u64(body, 128).unwrap_or(0),
             ..Begin::default()
         };
         for (i, value) in b.mm.iter_mut().enumerate() {
@@ -374,6 +380,7 @@ mod tests {
             mm: [0x40_0000; 11],
             vdso: 0x7fff_f7fc_1000,
             comm: *b"migtest\0\0\0\0\0\0\0\0\0",
+            returning: 0x1_0000_0003,
         };
         assert_eq!(Begin::parse(&b.encode(), 1000), Ok(b));
         assert_eq!(Begin::parse(&b.encode(), 99), Err(WireError::BadCount(100)));

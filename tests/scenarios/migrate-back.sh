@@ -1,0 +1,43 @@
+# A process migrated 0 -> 1 -> 0 -> 2: kernel 1 sends it back (popcornctl
+# migrate run there), the stub on kernel 0 becomes the process again with
+# the same PID and its memory intact, it then moves on to kernel 2, and
+# its shell here gets the exit status it ends with there.
+# cmdline: popcorn.reserve=1G,kernels=2
+# popcorn: smp=6 mem=2G timeout=600 serials=3
+# secondary: back inside/migrate-back.sh
+# expect ttyS1: inside: sent pid [0-9]* back to kernel 0
+# expect ttyS1: inside: all checks passed
+# expect ttyS2: migtest: round .* ok
+# expect ttyS2: migtest: all checks passed, exiting with 9
+. /usr/share/popcorn/lib.sh
+
+insmod popcorn_msg.ko
+boot_request "cpus=2-3 mem=512M initrd=/extra/back.cpio.gz"
+boot_request "cpus=4-5 mem=512M"
+wait_peer 1
+wait_peer 2
+rss_at_least() {
+	[ "$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status")" -ge "$2" ] 2>/dev/null
+}
+migtest --exit 9 memory 32 40 </dev/console &
+pid=$!
+wait_until 300 "migtest never filled its memory" rss_at_least $pid 32768
+popcornctl migrate $pid 1
+echo "ok: $pid went to kernel 1"
+wait_until 300 "kernel 1 never sent $pid back" sh -c "! grep -q '^$pid 1\$' /sys/kernel/popcorn/migration/processes"
+kill -0 $pid || fail "$pid did not come back"
+wait_until 60 "$pid came back without its memory" rss_at_least $pid 32768
+echo "ok: $pid is back on kernel 0 with its memory"
+sleep 3
+popcornctl migrate $pid 2
+echo "ok: $pid went on to kernel 2"
+status=0
+wait $pid || status=$?
+[ "$status" = 9 ] || fail "after 0 -> 1 -> 0 -> 2 the shell saw status $status, not 9"
+check_value /sys/kernel/popcorn/migration/migrated_out 2
+check_value /sys/kernel/popcorn/migration/migrated_in 1
+echo "ok: exit status 9 from kernel 2"
+echo 2 >/sys/kernel/popcorn/shutdown
+wait_state 1 stopped 120
+rmmod popcorn_msg
+echo "migrate-back: all checks passed"
