@@ -10,7 +10,8 @@ n=0
 while :; do
 	wait_until 900 "no process came" at_least $m/migrated_in $((n + 1))
 	n=$((n + 1))
-	# Until it has ended (it is no longer listed).
+	# Once it runs here (listed), until it has ended (no longer listed).
+	wait_until 60 "process $n never ran here" grep -q from $m/processes
 	while grep -q from $m/processes; do sleep 0.2; done
 	echo "BENCH-RESTORE $n $(cat $m/last_ns)"
 done
