@@ -192,3 +192,14 @@ check_net_tools() {
 popnet_max_mtu() {
 	ip -d link show popnet0 | sed -n 's/.*maxmtu \([0-9]*\).*/\1/p'
 }
+
+# rss_kib PID: the process's resident memory in KiB.
+rss_kib() {
+	sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status"
+}
+
+# rss_at_least PID KIB: the process holds at least KIB KiB (it filled its
+# memory).
+rss_at_least() {
+	[ "$(rss_kib "$1")" -ge "$2" ] 2>/dev/null
+}

@@ -85,8 +85,8 @@ struct Counters {
 /// behind them. Dropping it ends every stub and waits for every task work.
 pub struct MigrationService {
     migration: Arc<Migration>,
-    /// Declared after `migration` only to be dropped... first: the files go
-    /// before the stop, so no new migration starts meanwhile.
+    /// Taken and dropped first in `drop`: the files go before the stop,
+    /// so no new migration starts meanwhile.
     dir: Option<Dir>,
 }
 

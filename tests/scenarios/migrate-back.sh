@@ -16,9 +16,6 @@ boot_request "cpus=2-3 mem=512M initrd=/extra/back.cpio.gz"
 boot_request "cpus=4-5 mem=512M"
 wait_peer 1
 wait_peer 2
-rss_at_least() {
-	[ "$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status")" -ge "$2" ] 2>/dev/null
-}
 migtest --exit 9 memory 32 40 </dev/console &
 pid=$!
 wait_until 300 "migtest never filled its memory" rss_at_least $pid 32768

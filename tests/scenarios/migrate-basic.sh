@@ -16,13 +16,6 @@ insmod popcorn_msg.ko
 boot_request "cpus=2-3 mem=512M"
 wait_peer 1
 
-rss_kib() {
-	sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status"
-}
-rss_at_least() {
-	[ "$(rss_kib "$1")" -ge "$2" ] 2>/dev/null
-}
-
 # 64 MiB, moved in the middle of its rounds.
 migtest --exit 7 memory 64 30 </dev/console &
 pid=$!
@@ -33,6 +26,7 @@ grep -q "^$pid 1$" /sys/kernel/popcorn/migration/processes || fail "kernel 0 doe
 echo "ok: $pid runs on kernel 1; here it keeps $(rss_kib $pid) KiB"
 popcornctl status | grep -q "pid $pid: runs on kernel 1" || fail "popcornctl status does not show $pid on kernel 1: $(popcornctl status)"
 [ "$(rss_kib $pid)" -lt 4096 ] || fail "the stub still holds the process's memory"
+check_fails "runs on another kernel already" popcornctl migrate $pid 1
 status=0
 wait $pid || status=$?
 [ "$status" = 7 ] || fail "migtest's shell saw status $status, not 7"
