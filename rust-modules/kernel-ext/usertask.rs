@@ -26,6 +26,11 @@ use kernel::{
     sync::Arc,
 };
 
+use crate::migrate::{SigAction, Signals};
+
+const SIGKILL: c_int = 9;
+const SIGSTOP: c_int = 19;
+
 /// Registers in `struct user_regs_struct` (x86-64), in its order: r15 r14
 /// r13 r12 bp bx r11 r10 r9 r8 ax cx dx si di orig_ax ip cs flags sp ss
 /// fs_base gs_base ds es fs gs.
@@ -138,12 +143,6 @@ impl Current {
         // SAFETY: our task (invariant); copies TASK_COMM_LEN (16) bytes.
         unsafe { bindings::popcorn_task_comm(self.task(), out.as_mut_ptr().cast()) };
         out
-    }
-
-    /// Whether SIGKILL is pending.
-    pub fn fatal_signal_pending(&self) -> bool {
-        // SAFETY: our task (invariant).
-        unsafe { bindings::fatal_signal_pending(self.task()) }
     }
 
     fn regset(&self, note: u32) -> Result<*const bindings::user_regset> {
@@ -402,7 +401,7 @@ impl Current {
     /// it (the stub of a migrated process forwards them), unblocked.
     pub fn catch_all_signals(&self) {
         for sig in 1..=64 {
-            if sig == 9 || sig == 19 {
+            if sig == SIGKILL || sig == SIGSTOP {
                 continue;
             }
             // SAFETY: SIG_KTHREAD (2) is a handler value the kernel treats
@@ -464,38 +463,69 @@ impl Current {
         }
     }
 
-    /// Every signal back to its default action, none blocked, no
-    /// alternate stack: what the helper that became a migrated process had
-    /// pointed into its own (now unmapped) code and memory.
-    pub fn reset_signals(&self) {
-        for sig in 1..=64 {
-            if sig == 9 || sig == 19 {
+    /// The process's signal state: what each signal does, the blocked
+    /// set, the alternate stack (into `state`: it is 2 KiB).
+    pub fn signals(&self, state: &mut Signals) -> Result {
+        for (n, action) in (1..).zip(state.actions.iter_mut()) {
+            if n == SIGKILL || n == SIGSTOP {
                 continue;
             }
-            // SAFETY: SIG_DFL is `None`.
-            unsafe { bindings::kernel_sigaction(sig, None) };
+            let mut raw = bindings::popcorn_sigaction::default();
+            // SAFETY: reads current's disposition of a valid signal number
+            // into a local.
+            to_result(unsafe { bindings::popcorn_get_sigaction(n, &mut raw) })?;
+            *action = SigAction { handler: raw.handler, flags: raw.flags, restorer: raw.restorer, mask: raw.mask };
         }
-        let mut empty: bindings::sigset_t = Default::default();
-        // SAFETY: our own mask, from a valid set; our own alternate stack
-        // fields, which only this thread reads.
+        let (mut sp, mut size, mut flags) = (0, 0, 0);
+        // SAFETY: current's own fields, into locals.
         unsafe {
-            bindings::sigprocmask(bindings::SIG_SETMASK as c_int, &mut empty, core::ptr::null_mut());
-            bindings::popcorn_task_clear_altstack(self.task());
+            state.blocked = bindings::popcorn_blocked_signals();
+            bindings::popcorn_get_altstack(&mut sp, &mut size, &mut flags);
         }
+        state.altstack_sp = sp as u64;
+        state.altstack_size = size as u64;
+        state.altstack_flags = flags;
+        Ok(())
     }
 
-    /// Signals pending for the process (bit n-1 for signal n), then
-    /// forgets them.
-    pub fn take_signals(&self) -> u64 {
-        // SAFETY: our task; a racy read of the pending sets (a signal
-        // arriving meanwhile is seen next time or flushed below: the stub
-        // accepts that) and a flush under the kernel's own lock.
-        unsafe {
-            let task = self.task();
-            let pending = bindings::popcorn_task_pending(task);
-            bindings::flush_signals(task);
-            pending as u64
+    /// Gives the process this signal state (addresses checked to be user
+    /// ones by the caller, as [`Signals::parse`] does).
+    pub fn set_signals(&self, state: &Signals) -> Result {
+        for (n, a) in (1..).zip(state.actions.iter()) {
+            if n == SIGKILL || n == SIGSTOP {
+                continue;
+            }
+            let raw = bindings::popcorn_sigaction {
+                handler: a.handler,
+                flags: a.flags,
+                restorer: a.restorer,
+                mask: a.mask,
+            };
+            // SAFETY: sets current's disposition of a valid signal number;
+            // do_sigaction keeps kernel-only flags out.
+            to_result(unsafe { bindings::popcorn_set_sigaction(n, &raw) })?;
         }
+        let mut blocked = bindings::sigset_t::default();
+        blocked.sig[0] = state.blocked as c_ulong;
+        // SAFETY: sets our own mask (sigprocmask leaves SIGKILL and SIGSTOP
+        // out) and our own alternate stack fields, which only this thread
+        // reads.
+        unsafe {
+            bindings::sigprocmask(bindings::SIG_SETMASK as c_int, &mut blocked, core::ptr::null_mut());
+            bindings::popcorn_set_altstack(
+                state.altstack_sp as c_ulong,
+                state.altstack_size as c_ulong,
+                state.altstack_flags,
+            );
+        }
+        Ok(())
+    }
+
+    /// Signals pending for the process (bit n-1 for signal n), taken away
+    /// in one step: none arriving meanwhile is lost.
+    pub fn take_signals(&self) -> u64 {
+        // SAFETY: takes current's own pending signals under its lock.
+        unsafe { bindings::popcorn_take_signals() }
     }
 }
 

@@ -11,7 +11,8 @@
 //!     restore     (popcornctl restore) write an id: become that process
 //!     exited      (popcornctl restore) write "ID STATUS": it ended
 //!     processes   one line per migrated process: "PID KERNEL" for ours
-//!                 running elsewhere, "PID from KERNEL" for others' here
+//!                 running elsewhere, "PID from KERNEL (pid N there)" for
+//!                 others' here (KERNEL: its home, where it started)
 //!     migrated_out, migrated_in, refused, lost: counters
 //!     last_ns     the last migration's capture, transfer and restore
 //!                 times in ns (restore: on the destination)
@@ -30,11 +31,18 @@
 //! and FPU state with the migrated ones, and the return to user mode
 //! continues the program. The helper waits for the child and reports its
 //! exit status back.
+//!
+//! A process has one home, the kernel it started on, which keeps its stub
+//! wherever it goes next. A kernel holding someone else's process may send
+//! it on, to a third kernel or home: it first tells the home (`Moving`),
+//! whose stub then holds signals back until the sender says the process
+//! arrived (`Arrived`, after the new holder committed) or stayed
+//! (`Stayed`).
 
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::{
-    alloc::{KVVec, KVec},
+    alloc::{KBox, KVVec, KVec},
     bindings, c_str, new_condvar, new_mutex,
     prelude::*,
     sync::{Arc, CondVar, Mutex},
@@ -42,7 +50,7 @@ use kernel::{
 };
 
 use crate::errno;
-use crate::migrate::{self as wire, Begin, Header, Op, Vma, HEADER_SIZE, PAGE_SIZE};
+use crate::migrate::{self as wire, Begin, Header, Op, Signals, Vma, HEADER_SIZE, PAGE_SIZE};
 use crate::msg::{From, MsgHandler, MsgLayer, SendMode, FIRST_USER_KIND};
 use crate::sysfs::{AttributeOps, Dir, Page};
 use crate::usertask::{self, reg, Current, Task, TaskWork, Unfit, NR_REGS};
@@ -66,6 +74,12 @@ const ERESTART_RESTARTBLOCK: i64 = -516;
 const MAX_PAGES_PER_MESSAGE: usize = 8;
 /// Wait status of a process killed by SIGKILL.
 const KILLED: i32 = 9;
+/// SIGKILL among pending signals (bit n-1: signal n).
+const SIGKILL_BIT: u64 = 1 << 8;
+/// How long a stub waits when the kernel sending its process on went away
+/// without saying where the process is: only the exit status from the
+/// kernel it was going to can still come (docs/migration.md).
+const ARRIVAL_GRACE_MS: u32 = 30_000;
 
 #[derive(Default)]
 struct Counters {
@@ -133,15 +147,20 @@ enum OutState {
     Done,
 }
 
-/// A process of ours going or gone to another kernel.
+/// A process leaving this kernel: ours (then its stub stays here), or one
+/// that came from elsewhere and moves on.
+///
+/// Its `id` names the transfer; for a process of ours it also names the
+/// stub, for good (`Begin::stub`).
 #[pin_data]
 struct Outgoing {
     id: u64,
     pid: u32,
+    /// Where this migration sends it.
     dest: u32,
-    /// The process came here from `dest` and goes back: this kernel's
-    /// record of its arrival (no stub here; the origin's stub takes it).
-    returning: Option<Arc<Incoming>>,
+    /// The process came here from elsewhere: this kernel's record of its
+    /// arrival. Its stub is on its home kernel, not here.
+    arrived: Option<Arc<Incoming>>,
     #[pin]
     state: Mutex<OutStatus>,
     #[pin]
@@ -152,6 +171,11 @@ struct OutStatus {
     state: OutState,
     /// The capture's result, for the writer of `migrate`.
     result: Option<Result>,
+    /// The stub's knowledge: the kernel running the process.
+    holder: u32,
+    /// The holder is sending the process there (`Moving`): signals are
+    /// held back until it arrived there or stayed.
+    moving_to: Option<u32>,
     /// The remote process's wait status, once it ended.
     exited: Option<i32>,
     /// The process came back, staged here: the stub becomes it again.
@@ -165,15 +189,20 @@ enum InState {
     Launched,
     Restoring,
     Running(u32),
-    /// It went back to its origin: its end here is not reported.
+    /// It moved on (home or elsewhere): its end here is not reported.
     Moved,
 }
 
 /// A process coming from (or come from) another kernel.
+///
+/// Two ids name it: `id`, the transfer's (the sender's, for the staging
+/// messages), and `begin.stub` on `begin.home`, the stub's (for signals
+/// and the exit status).
 #[pin_data]
 struct Incoming {
     id: u64,
-    origin: u32,
+    /// The kernel that sent it here.
+    sender: u32,
     begin: Begin,
     #[pin]
     data: Mutex<Staged>,
@@ -187,9 +216,10 @@ struct Staged {
     page_addrs: KVec<u64>,
     page_data: KVVec<u8>,
     regs: Option<[u64; NR_REGS]>,
+    signals: Signals,
     xsave: KVec<u8>,
     /// Signals forwarded before the process ran (bit n-1: signal n).
-    signals: u64,
+    pending: u64,
 }
 
 fn refusal(pid: u32, why: &str, e: Error) -> Error {
@@ -279,25 +309,29 @@ impl Migration {
             .iter()
             .find(|i| i.data.lock().state == InState::Running(pid))
             .cloned();
-        let returning = match arrived {
-            Some(i) if i.origin == dest => Some(i),
-            Some(i) => {
-                pr_info!(
-                    "migrate {}: refused: it came from kernel {}; onward migration is not supported yet (move it back first)\n",
-                    pid,
-                    i.origin
-                );
-                return Err(errno::eopnotsupp());
+        if let Some(i) = &arrived {
+            // Its home keeps the stub: it must hear where the process goes.
+            if !self.msg.peer_live(i.begin.home) {
+                pr_info!("migrate {}: refused: its home, kernel {}, is not running\n", pid, i.begin.home);
+                return Err(errno::ehostunreach());
             }
-            None => None,
-        };
+        }
+        let first_holder = dest;
         let out = Arc::pin_init(
             pin_init!(Outgoing {
                 id: self.new_id(),
                 pid,
                 dest,
-                returning,
-                state <- new_mutex!(OutStatus { state: OutState::Capturing, result: None, exited: None, back: None }),
+                arrived,
+                state <- new_mutex!(OutStatus {
+                    state: OutState::Capturing,
+                    result: None,
+                    // Once it runs there, the destination holds it.
+                    holder: first_holder,
+                    moving_to: None,
+                    exited: None,
+                    back: None,
+                }),
                 changed <- new_condvar!(),
             }),
             GFP_KERNEL,
@@ -390,6 +424,13 @@ impl Migration {
         let mut regs = current.regs()?;
         restart_interrupted_syscall(&mut regs);
         let xsave = current.xsave()?;
+        // Signal state, encoded right away: 2 KiB, off the stack.
+        let mut signals = KBox::new(Signals::default(), GFP_KERNEL)?;
+        current.signals(&mut signals)?;
+        let mut signal_bytes = KVec::new();
+        signal_bytes.extend_with(wire::SIGNALS_SIZE, 0u8, GFP_KERNEL)?;
+        signals.encode_into(&mut signal_bytes);
+        drop(signals);
 
         // What travels: ordinary memory, not the vDSO (mapped anew).
         let moving = |m: &&usertask::Mapping| !m.special && !m.vdso;
@@ -414,19 +455,40 @@ impl Migration {
             mm: layout,
             vdso: vdso_base,
             comm: current.comm(),
-            returning: out.returning.as_ref().map_or(0, |i| i.id),
+            home: out.arrived.as_ref().map_or(self.self_id, |i| i.begin.home),
+            stub: out.arrived.as_ref().map_or(out.id, |i| i.begin.stub),
         };
         let dest = out.dest;
         let id = out.id;
         let captured = crate::kthread::monotonic_ns();
         self.counters.capture_ns.store(captured - started, Ordering::Relaxed);
-        self.request(dest, Op::Begin, id, &begin.encode())?;
-        let sent = self.send_image(current, dest, id, &vmas, &regs, &xsave);
-        let committed = sent.and_then(|()| self.request(dest, Op::Commit, id, &[]));
+        if out.arrived.is_some() {
+            // Its stub holds signals back from now on.
+            self.request(begin.home, Op::Moving, begin.stub, &dest.to_le_bytes()).map_err(|e| {
+                pr_info!("migrate {}: refused: its home, kernel {}, did not agree to the move: {:?}\n", pid, begin.home, e);
+                e
+            })?;
+        }
+        let committed = self
+            .request(dest, Op::Begin, id, &begin.encode())
+            .and_then(|()| self.send_image(current, dest, id, &vmas, &regs, &signal_bytes, &xsave))
+            .and_then(|()| self.request(dest, Op::Commit, id, &[]));
         if let Err(e) = committed {
+            pr_warn!("migrate {}: sending it to kernel {} failed ({:?}); it stays here\n", pid, dest, e);
             // Whatever the destination staged goes; the process stays.
             let _ = self.send(dest, Op::Abort, id, &[]);
+            if out.arrived.is_some() {
+                let _ = self.send(begin.home, Op::Stayed, begin.stub, &[]);
+            }
             return Err(e);
+        }
+        if out.arrived.is_some() && dest != begin.home {
+            // The new holder has it (signals for it wait there until it
+            // runs): the stub may send them on. Going home, the commit
+            // itself put it into the stub.
+            if let Err(e) = self.send(begin.home, Op::Arrived, begin.stub, &[]) {
+                pr_warn!("migrate {}: could not tell kernel {} where it went: {:?}\n", pid, begin.home, e);
+            }
         }
         self.counters.transfer_ns.store(crate::kthread::monotonic_ns() - captured, Ordering::Relaxed);
         Ok(())
@@ -439,6 +501,7 @@ impl Migration {
         id: u64,
         vmas: &[Vma],
         regs: &[u64; NR_REGS],
+        signals: &[u8],
         xsave: &[u8],
     ) -> Result {
         // Mappings, as many per message as fit in half a ring.
@@ -481,13 +544,7 @@ impl Migration {
         if count > 0 {
             self.send_pages(dest, id, &addrs, &data, count)?;
         }
-        let mut reg_bytes = [0u8; wire::REGS_SIZE];
-        for (i, r) in regs.iter().enumerate() {
-            if let Some(place) = reg_bytes.get_mut(i * 8..i * 8 + 8) {
-                place.copy_from_slice(&r.to_le_bytes());
-            }
-        }
-        self.send(dest, Op::State, id, &[&reg_bytes, xsave])
+        self.send(dest, Op::State, id, &[&wire::encode_regs(regs), signals, xsave])
     }
 
     fn send_pages(&self, dest: u32, id: u64, addrs: &[u8], data: &[u8], count: usize) -> Result {
@@ -503,19 +560,27 @@ impl Migration {
     fn stub(&self, current: Current, out: &Outgoing) {
         let _ = current.unmap_all();
         current.catch_all_signals();
+        // Signals held back while the process moves between kernels.
+        let mut held = 0u64;
+        let mut killed = false;
+        // When the kernel sending the process on was first seen gone.
+        let mut orphaned_at: Option<u64> = None;
         let status = loop {
             let mut status = out.state.lock();
             if status.exited.is_none() && status.back.is_none() {
                 let _ = out.changed.wait_interruptible_timeout(&mut status, msecs_to_jiffies(1000));
             }
-            let exited = status.exited;
-            let back = status.back.take();
+            let (exited, back) = (status.exited, status.back.take());
+            let (holder, moving_to) = (status.holder, status.moving_to);
             drop(status);
             if let Some(exited) = exited {
                 break exited;
             }
+            let signals = current.take_signals();
+            killed |= signals & SIGKILL_BIT != 0;
+            held |= signals & !SIGKILL_BIT;
             if let Some(incoming) = back {
-                match self.take_back(&current, out, &incoming) {
+                match self.take_back(&current, out, &incoming, held) {
                     Ok(()) => return,
                     Err(e) => {
                         pr_err!("migrate {}: could not take it back: {:?}; it is lost\n", out.pid, e);
@@ -524,24 +589,45 @@ impl Migration {
                     }
                 }
             }
-            if current.fatal_signal_pending() {
-                let _ = self.send(out.dest, Op::Signal, out.id, &[&9u32.to_le_bytes()]);
-                break KILLED;
-            }
-            let signals = current.take_signals();
-            for sig in 1..=64u32 {
-                if signals & (1u64 << (sig - 1)) != 0 {
-                    let _ = self.send(out.dest, Op::Signal, out.id, &[&sig.to_le_bytes()]);
-                }
-            }
             if self.closing.load(Ordering::SeqCst) {
-                let _ = self.send(out.dest, Op::Signal, out.id, &[&9u32.to_le_bytes()]);
+                for kernel in [Some(holder), moving_to].into_iter().flatten() {
+                    let _ = self.send(kernel, Op::Signal, out.id, &[&9u32.to_le_bytes()]);
+                }
                 pr_warn!("migrate {}: ended with the module\n", out.pid);
                 break KILLED;
             }
-            if !self.msg.peer_live(out.dest) {
+            let lost = match moving_to {
+                None => {
+                    // SIGKILL last: the others would be pointless after it.
+                    for sig in (1..=64u32).filter(|sig| held & (1 << (sig - 1)) != 0) {
+                        let _ = self.send(holder, Op::Signal, out.id, &[&sig.to_le_bytes()]);
+                    }
+                    held = 0;
+                    if killed {
+                        let _ = self.send(holder, Op::Signal, out.id, &[&9u32.to_le_bytes()]);
+                        break KILLED;
+                    }
+                    !self.msg.peer_live(holder)
+                }
+                // On its way: where it ends up says where signals go (a
+                // kill included: sent now it could miss the process). The
+                // sender says which, unless it went away: then only the
+                // process's end reported by the other side can save it.
+                Some(to) => {
+                    let to_live = to == self.self_id || self.msg.peer_live(to);
+                    match (self.msg.peer_live(holder), to_live) {
+                        (true, _) => false,
+                        (false, false) => true,
+                        (false, true) => {
+                            let now = crate::kthread::monotonic_ns() / 1_000_000;
+                            now - *orphaned_at.get_or_insert(now) > u64::from(ARRIVAL_GRACE_MS)
+                        }
+                    }
+                }
+            };
+            if lost {
                 self.counters.lost.fetch_add(1, Ordering::Relaxed);
-                pr_err!("migrate {}: lost with kernel {}\n", out.pid, out.dest);
+                pr_err!("migrate {}: lost with kernel {}\n", out.pid, holder);
                 break KILLED;
             }
         };
@@ -551,10 +637,15 @@ impl Migration {
         current.exit_group(status)
     }
 
-    /// The process came back from `out.dest`: the stub becomes it again,
-    /// with the same PID, parent and files.
-    fn take_back(&self, current: &Current, out: &Outgoing, incoming: &Arc<Incoming>) -> Result {
-        incoming.data.lock().state = InState::Restoring;
+    /// The process came back from the kernel that held it: the stub becomes
+    /// it again, with the same PID, parent and files, and the signals it
+    /// held back pending.
+    fn take_back(&self, current: &Current, out: &Outgoing, incoming: &Arc<Incoming>, held: u64) -> Result {
+        {
+            let mut staged = incoming.data.lock();
+            staged.state = InState::Restoring;
+            staged.pending |= held;
+        }
         let result = self.restore(current, incoming, false);
         self.drop_incoming(incoming.id);
         result?;
@@ -562,6 +653,39 @@ impl Migration {
         self.forget_outgoing(out.id);
         self.busy.fetch_sub(1, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// The stub `id` of ours, if the process runs on kernel `holder`.
+    fn stub_held_by(&self, id: u64, holder: u32) -> Option<Arc<Outgoing>> {
+        let outgoing = self.outgoing.lock();
+        let out = outgoing.iter().find(|o| o.id == id)?;
+        let status = out.state.lock();
+        (status.state == OutState::Remote && status.holder == holder).then(|| out.clone())
+    }
+
+    /// `Moving`: the holder is about to send the process to `body`'s kernel.
+    fn moving(&self, from: From, id: u64, body: &[u8]) -> Result {
+        let to = wire::parse_word(body).map_err(|_| EINVAL)?;
+        let out = self.stub_held_by(id, from.id).ok_or(ENOENT)?;
+        let mut status = out.state.lock();
+        if status.moving_to.is_some() || to == from.id {
+            return Err(EBUSY);
+        }
+        status.moving_to = Some(to);
+        Ok(())
+    }
+
+    /// `Arrived` or `Stayed`, from the holder that announced a move.
+    fn moved(&self, from: From, id: u64, arrived: bool) {
+        let Some(out) = self.stub_held_by(id, from.id) else { return };
+        let mut status = out.state.lock();
+        let Some(to) = status.moving_to.take() else { return };
+        if arrived {
+            pr_info!("migrate {}: now runs on kernel {}\n", out.pid, to);
+            status.holder = to;
+        }
+        drop(status);
+        out.changed.notify_all();
     }
 
     // ---- the destination ----
@@ -589,16 +713,24 @@ impl Migration {
         if self.find_incoming(id).is_some() || (id >> 32) as u32 != from.id {
             return Err(EEXIST);
         }
-        if begin.returning != 0 {
-            // Only into a stub of ours waiting on that kernel.
-            let stub = self.outgoing.lock().iter().any(|o| {
-                o.id == begin.returning && o.dest == from.id && o.state.lock().state == OutState::Remote
-            });
-            if !stub {
-                pr_warn!("migration from kernel {}: no stub {:#x} to return into\n", from.id, begin.returning);
+        if begin.home == self.self_id {
+            // Home: only into a stub of ours whose process that kernel
+            // holds and said it is sending here.
+            let waiting = self
+                .stub_held_by(begin.stub, from.id)
+                .is_some_and(|o| o.state.lock().moving_to == Some(self.self_id));
+            if !waiting {
+                pr_warn!("migration from kernel {}: no stub {:#x} to return into\n", from.id, begin.stub);
                 return Err(ENOENT);
             }
+        } else if begin.home == from.id && begin.stub != id {
+            // A first migration: the stub is the transfer's own id.
+            return Err(EINVAL);
         }
+        // Staging left behind by a kernel that went away in the middle.
+        crate::kvec::remove_where(&mut self.incoming.lock(), |i| {
+            i.data.lock().state == InState::Staging && !self.msg.peer_live(i.sender)
+        });
         // Room for every page it may send, up front: ENOMEM now rather
         // than half-way, and no copying as the buffer grows.
         let pages = begin.pages as usize;
@@ -607,7 +739,7 @@ impl Migration {
         let incoming = Arc::pin_init(
             pin_init!(Incoming {
                 id,
-                origin: from.id,
+                sender: from.id,
                 begin,
                 data <- new_mutex!(Staged {
                     state: InState::Staging,
@@ -616,8 +748,9 @@ impl Migration {
                     page_addrs,
                     page_data,
                     regs: None,
+                    signals: Signals::default(),
                     xsave: KVec::new(),
-                    signals: 0,
+                    pending: 0,
                 }),
             }),
             GFP_KERNEL,
@@ -627,7 +760,7 @@ impl Migration {
     }
 
     fn stage(&self, from: From, header: Header, body: &[u8]) {
-        let Some(incoming) = self.find_incoming(header.id).filter(|i| i.origin == from.id) else {
+        let Some(incoming) = self.find_incoming(header.id).filter(|i| i.sender == from.id) else {
             return;
         };
         let mut staged = incoming.data.lock();
@@ -665,9 +798,9 @@ impl Migration {
             }
             staged.state = InState::Launched;
         }
-        if incoming.begin.returning != 0 {
+        if incoming.begin.home == self.self_id {
             // Back home: the stub takes it.
-            let out = self.outgoing.lock().iter().find(|o| o.id == incoming.begin.returning).cloned();
+            let out = self.outgoing.lock().iter().find(|o| o.id == incoming.begin.stub).cloned();
             let Some(out) = out else {
                 self.drop_incoming(id);
                 return Err(ENOENT);
@@ -688,8 +821,18 @@ impl Migration {
         crate::kvec::remove_where(&mut self.incoming.lock(), |i| i.id == id);
     }
 
-    fn deliver_signal(&self, from: From, id: u64, body: &[u8]) {
-        let Some(incoming) = self.find_incoming(id).filter(|i| i.origin == from.id) else {
+    /// The process of stub `stub` on kernel `home`, as this kernel holds
+    /// it (or is about to).
+    fn find_by_stub(&self, home: u32, stub: u64) -> Option<Arc<Incoming>> {
+        self.incoming
+            .lock()
+            .iter()
+            .find(|i| i.begin.home == home && i.begin.stub == stub && i.data.lock().state != InState::Moved)
+            .cloned()
+    }
+
+    fn deliver_signal(&self, from: From, stub: u64, body: &[u8]) {
+        let Some(incoming) = self.find_by_stub(from.id, stub) else {
             return;
         };
         let Ok(sig) = wire::parse_word(body) else { return };
@@ -703,26 +846,35 @@ impl Migration {
                 kill(pid, sig);
             }
             // Not started yet: delivered as soon as it is.
-            _ => staged.signals |= 1u64 << (sig - 1),
+            _ => staged.pending |= 1u64 << (sig - 1),
         }
     }
 
+    /// The helper saw the process end: its home hears the status.
     fn exited(&self, id: u64, status: i32) -> Result {
         let incoming = self.find_incoming(id).ok_or(ENOENT)?;
         self.drop_incoming(id);
         if incoming.data.lock().state == InState::Moved {
-            // It went back to its origin, which runs it now.
+            // It moved on; whoever runs it now reports its end.
             return Ok(());
         }
-        self.send(incoming.origin, Op::Exited, id, &[&status.to_le_bytes()])
+        let begin = &incoming.begin;
+        self.send(begin.home, Op::Exited, begin.stub, &[&status.to_le_bytes()])
     }
 
+    /// `Exited` from the kernel running a process of ours (or the one it
+    /// was moving to: that one may report before it said it arrived, if
+    /// the process could not be restored there).
     fn remote_exited(&self, from: From, id: u64, body: &[u8]) {
         let Ok(status) = wire::parse_word(body) else { return };
-        let out = self.outgoing.lock().iter().find(|o| o.id == id && o.dest == from.id).cloned();
+        let out = self.outgoing.lock().iter().find(|o| o.id == id).cloned();
         if let Some(out) = out {
-            out.state.lock().exited = Some(status as i32);
-            out.changed.notify_all();
+            let mut state = out.state.lock();
+            if state.holder == from.id || state.moving_to == Some(from.id) {
+                state.exited = Some(status as i32);
+                drop(state);
+                out.changed.notify_all();
+            }
         }
     }
 
@@ -763,9 +915,7 @@ impl Migration {
         if helper {
             current.close_files_from(3);
         }
-        // Handlers are not migrated yet: the program starts over with the
-        // default actions (see docs/migration.md).
-        current.reset_signals();
+        current.set_signals(&staged.signals)?;
         let regs = staged.regs.ok_or(EINVAL)?;
         current.set_user_state(&regs, &staged.xsave)?;
         let pid = current.pid();
@@ -776,12 +926,10 @@ impl Migration {
         staged.page_addrs = KVec::new();
         // Signals sent to it while it was on its way, delivered when it
         // returns to user mode now.
-        let signals = core::mem::take(&mut staged.signals);
+        let pending = core::mem::take(&mut staged.pending);
         drop(staged);
-        for sig in 1..=64u32 {
-            if signals & (1u64 << (sig - 1)) != 0 {
-                kill(pid, sig);
-            }
+        for sig in (1..=64u32).filter(|sig| pending & (1 << (sig - 1)) != 0) {
+            kill(pid, sig);
         }
         Ok(())
     }
@@ -819,7 +967,8 @@ fn stage_pages(staged: &mut Staged, begin: &Begin, body: &[u8]) -> Result {
 }
 
 fn stage_state(staged: &mut Staged, begin: &Begin, body: &[u8]) -> Result {
-    let (regs, xsave) = wire::parse_state(body, begin.xsave_len as usize).map_err(|_| EINVAL)?;
+    let (regs, xsave) =
+        wire::parse_state(body, begin.xsave_len as usize, &mut staged.signals).map_err(|_| EINVAL)?;
     let mut copy = KVec::new();
     copy.extend_from_slice(xsave, GFP_KERNEL)?;
     staged.xsave = copy;
@@ -896,13 +1045,15 @@ impl MsgHandler for Migration {
         match header.op {
             Op::Vmas | Op::Pages | Op::State => self.stage(from, header, body),
             Op::Abort => {
-                if self.find_incoming(header.id).is_some_and(|i| i.origin == from.id) {
+                if self.find_incoming(header.id).is_some_and(|i| i.sender == from.id) {
                     self.drop_incoming(header.id);
                 }
             }
             Op::Signal => self.deliver_signal(from, header.id, body),
             Op::Exited => self.remote_exited(from, header.id, body),
-            Op::Begin | Op::Commit => {}
+            Op::Arrived => self.moved(from, header.id, true),
+            Op::Stayed => self.moved(from, header.id, false),
+            Op::Begin | Op::Commit | Op::Moving => {}
         }
     }
 
@@ -910,8 +1061,9 @@ impl MsgHandler for Migration {
         let (header, body) = Header::parse(body).map_err(|_| EINVAL)?;
         match header.op {
             Op::Begin => self.begin(from, header.id, body)?,
+            Op::Moving => self.moving(from, header.id, body)?,
             Op::Commit => {
-                if !self.find_incoming(header.id).is_some_and(|i| i.origin == from.id) {
+                if !self.find_incoming(header.id).is_some_and(|i| i.sender == from.id) {
                     return Err(ENOENT);
                 }
                 self.commit(header.id)?;
@@ -944,9 +1096,9 @@ impl TaskWork for Capture {
             migration.busy.fetch_sub(1, Ordering::SeqCst);
             return;
         }
-        if let Some(arrived) = &self.out.returning {
-            // Gone back to its origin's stub: nothing stays here. The
-            // helper that started it will see it killed; not reported.
+        if let Some(arrived) = &self.out.arrived {
+            // Moved on (home, or to a third kernel): nothing stays here.
+            // The helper that started it will see it killed; not reported.
             arrived.data.lock().state = InState::Moved;
             migration.forget_outgoing(self.out.id);
             migration.busy.fetch_sub(1, Ordering::SeqCst);
@@ -975,7 +1127,7 @@ impl TaskWork for Restore {
             pr_err!(
                 "migration: process {} from kernel {} could not be restored: {:?}\n",
                 self.incoming.begin.origin_pid,
-                self.incoming.origin,
+                self.incoming.sender,
                 e
             );
             // Its memory is gone: it cannot go back to the helper's code.
@@ -1045,13 +1197,14 @@ struct ProcessesFile(Arc<Migration>);
 impl AttributeOps for ProcessesFile {
     fn show(&self, out: &mut Page<'_>) -> Result {
         for o in self.0.outgoing.lock().iter() {
-            if o.state.lock().state == OutState::Remote {
-                writeln!(out, "{} {}", o.pid, o.dest).map_err(|_| EFBIG)?;
+            let status = o.state.lock();
+            if status.state == OutState::Remote {
+                writeln!(out, "{} {}", o.pid, status.holder).map_err(|_| EFBIG)?;
             }
         }
         for i in self.0.incoming.lock().iter() {
             if let InState::Running(pid) = i.data.lock().state {
-                writeln!(out, "{} from {} (pid {} there)", pid, i.origin, i.begin.origin_pid)
+                writeln!(out, "{} from {} (pid {} there)", pid, i.begin.home, i.begin.origin_pid)
                     .map_err(|_| EFBIG)?;
             }
         }

@@ -13,18 +13,30 @@
 //! then the op's body, little-endian:
 //!
 //! - `Begin` (a request): [`Begin`], the process's identity and memory
-//!   layout, and whether it returns to its origin's stub. Answered when the
-//!   destination has made room for it.
+//!   layout, and its home: the kernel it started on, which keeps its stub.
+//!   Answered when the destination has made room for it.
 //! - `Vmas`: a `u32` count, 4 bytes reserved, then that many [`Vma`]s of
 //!   24 bytes (start, end, [`Vma::flags`], reserved).
 //! - `Pages`: a `u32` count, 4 bytes reserved, that many `u64` addresses,
 //!   then that many 4 KiB pages.
 //! - `State`: the 27 registers of `struct user_regs_struct` (216 bytes),
-//!   then the XSAVE image (the rest).
+//!   the signal state ([`Signals`], 2,080 bytes), then the XSAVE image (the
+//!   rest).
 //! - `Commit` (a request): empty. The destination starts the process.
 //! - `Abort`: empty. The origin gave up; the destination drops what it has.
-//! - `Signal`: a `u32` signal number, for the process (origin to holder).
-//! - `Exited`: an `i32` wait status (holder to origin).
+//! - `Signal`: a `u32` signal number, for the process (home to holder).
+//! - `Exited`: an `i32` wait status (holder to home).
+//! - `Moving` (a request, holder to home): a `u32` kernel id. The holder
+//!   is about to send the process there: the home's stub holds its signals
+//!   back until it knows where the process ended up.
+//! - `Arrived` (holder to home): empty. The kernel named in `Moving` has
+//!   the process now (it committed; the process runs there soon).
+//! - `Stayed` (holder to home): empty. The move failed; it stays.
+//!
+//! A process is named by two ids: a transfer's (`Begin` to `Commit`, and
+//! `Abort`: the sender's id) and its stub's (`Signal`, `Exited`, `Moving`,
+//! `Arrived`, `Stayed`: the home's id of the first migration, which stays
+//! the same however often the process moves on).
 //!
 //! The receiver checks every count against the message's length and every
 //! address against the user address space before using it: the sender is
@@ -37,7 +49,7 @@ use crate::le::{put, read_u32, read_u64};
 /// Bytes of the common header.
 pub const HEADER_SIZE: usize = 16;
 /// The wire format's version; a different one is refused.
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 /// Bytes of a page.
 pub const PAGE_SIZE: usize = 4096;
 /// Bytes of a [`Vma`] record.
@@ -63,6 +75,9 @@ pub enum Op {
     Abort = 6,
     Signal = 7,
     Exited = 8,
+    Moving = 9,
+    Arrived = 10,
+    Stayed = 11,
 }
 
 impl Op {
@@ -76,6 +91,9 @@ impl Op {
             6 => Op::Abort,
             7 => Op::Signal,
             8 => Op::Exited,
+            9 => Op::Moving,
+            10 => Op::Arrived,
+            11 => Op::Stayed,
             _ => return None,
         })
     }
@@ -163,13 +181,16 @@ pub struct Begin {
     pub vdso: u64,
     /// The process's name (`comm`), NUL-padded.
     pub comm: [u8; 16],
-    /// Non-zero: the process goes back to the kernel it came from, into
-    /// the stub of that migration (its id).
-    pub returning: u64,
+    /// The kernel the process started on, which keeps its stub: the
+    /// sender for a first migration; the destination itself when the
+    /// process goes home (into its stub).
+    pub home: u32,
+    /// The stub's id on `home`.
+    pub stub: u64,
 }
 
 /// Bytes of a `Begin` body.
-pub const BEGIN_SIZE: usize = 16 + 11 * 8 + 8 + 16 + 8;
+pub const BEGIN_SIZE: usize = 16 + 11 * 8 + 8 + 16 + 16;
 
 impl Begin {
     pub fn encode(&self) -> [u8; BEGIN_SIZE] {
@@ -183,7 +204,8 @@ impl Begin {
         }
         put(&mut out, 16 + 88, &self.vdso.to_le_bytes());
         put(&mut out, 16 + 96, &self.comm);
-        put(&mut out, 16 + 112, &self.returning.to_le_bytes());
+        put(&mut out, 16 + 112, &self.stub.to_le_bytes());
+        put(&mut out, 16 + 120, &self.home.to_le_bytes());
         out
     }
 
@@ -200,7 +222,8 @@ impl Begin {
             pages: u32_at(8),
             xsave_len: u32_at(12),
             vdso: read_u64(body, 104).unwrap_or(0),
-            returning: read_u64(body, 128).unwrap_or(0),
+            stub: read_u64(body, 128).unwrap_or(0),
+            home: u32_at(136),
             ..Begin::default()
         };
         for (i, value) in b.mm.iter_mut().enumerate() {
@@ -223,6 +246,10 @@ impl Begin {
         }
         if b.vdso != 0 && !user_range_ok(b.vdso, b.vdso + PAGE_SIZE as u64) {
             return Err(WireError::BadAddress(b.vdso));
+        }
+        // A stub's id names its kernel in the upper half.
+        if (b.stub >> 32) as u32 != b.home {
+            return Err(WireError::BadCount(b.stub));
         }
         Ok(b)
     }
@@ -316,16 +343,129 @@ pub fn pages_header(count: u32) -> [u8; 8] {
     vmas_header(count)
 }
 
-/// Splits a `State` body into registers and the XSAVE image.
-pub fn parse_state(body: &[u8], xsave_len: usize) -> Result<([u64; NR_REGS], &[u8]), WireError> {
-    if body.len() != REGS_SIZE + xsave_len {
+/// Signals numbered 1 to this have a disposition.
+pub const NR_SIGNALS: usize = 64;
+/// Bytes of [`Signals`] in a `State` message.
+pub const SIGNALS_SIZE: usize = 32 + NR_SIGNALS * 32;
+/// `SIG_IGN`: the largest handler value that is not an address.
+const SIG_IGN: u64 = 1;
+/// `sigaltstack` flags a task may hold: `SS_DISABLE`, `SS_AUTODISARM`.
+const ALTSTACK_FLAGS: u32 = 2 | 1 << 31;
+
+/// What a signal does: `struct sigaction` as the kernel keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SigAction {
+    /// `SIG_DFL` (0), `SIG_IGN` (1) or the handler's address.
+    pub handler: u64,
+    pub flags: u64,
+    pub restorer: u64,
+    /// Signals blocked while the handler runs (bit n-1: signal n).
+    pub mask: u64,
+}
+
+/// A process's signal state: dispositions, blocked set, alternate stack.
+/// Pending signals are not part of it: the home forwards them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signals {
+    pub blocked: u64,
+    pub altstack_sp: u64,
+    pub altstack_size: u64,
+    pub altstack_flags: u32,
+    /// Signal n's at index n-1.
+    pub actions: [SigAction; NR_SIGNALS],
+}
+
+impl Default for Signals {
+    fn default() -> Self {
+        Signals {
+            blocked: 0,
+            altstack_sp: 0,
+            altstack_size: 0,
+            altstack_flags: 2,
+            actions: [SigAction::default(); NR_SIGNALS],
+        }
+    }
+}
+
+impl Signals {
+    /// Writes the [`SIGNALS_SIZE`] bytes of the record into `out` (into a
+    /// buffer, not returned: kernel stacks are small).
+    pub fn encode_into(&self, out: &mut [u8]) {
+        put(out, 0, &self.blocked.to_le_bytes());
+        put(out, 8, &self.altstack_sp.to_le_bytes());
+        put(out, 16, &self.altstack_size.to_le_bytes());
+        put(out, 24, &self.altstack_flags.to_le_bytes());
+        for (i, a) in self.actions.iter().enumerate() {
+            let at = 32 + i * 32;
+            put(out, at, &a.handler.to_le_bytes());
+            put(out, at + 8, &a.flags.to_le_bytes());
+            put(out, at + 16, &a.restorer.to_le_bytes());
+            put(out, at + 24, &a.mask.to_le_bytes());
+        }
+    }
+
+    /// Checks that handlers, restorers and the alternate stack are in user
+    /// space and the stack's flags are ones a task can have, and fills
+    /// `s` (in place: kernel stacks are small). On error `s` may be
+    /// partly written.
+    pub fn parse_into(bytes: &[u8], s: &mut Signals) -> Result<(), WireError> {
+        if bytes.len() != SIGNALS_SIZE {
+            return Err(WireError::BadLength { len: bytes.len() });
+        }
+        let word = |at| read_u64(bytes, at).unwrap_or(0);
+        s.blocked = word(0);
+        s.altstack_sp = word(8);
+        s.altstack_size = word(16);
+        s.altstack_flags = read_u32(bytes, 24).unwrap_or(0);
+        if s.altstack_flags & !ALTSTACK_FLAGS != 0 {
+            return Err(WireError::BadCount(s.altstack_flags.into()));
+        }
+        if s.altstack_size != 0 && s.altstack_sp.checked_add(s.altstack_size).is_none_or(|end| end > USER_END) {
+            return Err(WireError::BadAddress(s.altstack_sp));
+        }
+        for (i, a) in s.actions.iter_mut().enumerate() {
+            let at = 32 + i * 32;
+            *a = SigAction { handler: word(at), flags: word(at + 8), restorer: word(at + 16), mask: word(at + 24) };
+            for addr in [a.handler, a.restorer] {
+                if addr > SIG_IGN && addr >= USER_END {
+                    return Err(WireError::BadAddress(addr));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Bytes of a `State` body with an XSAVE image of `xsave_len` bytes.
+pub fn state_size(xsave_len: usize) -> usize {
+    REGS_SIZE + SIGNALS_SIZE + xsave_len
+}
+
+/// The registers as a `State` message carries them.
+pub fn encode_regs(regs: &[u64; NR_REGS]) -> [u8; REGS_SIZE] {
+    let mut out = [0u8; REGS_SIZE];
+    for (i, r) in regs.iter().enumerate() {
+        put(&mut out, i * 8, &r.to_le_bytes());
+    }
+    out
+}
+
+/// Splits a `State` body into registers, signal state (parsed into
+/// `signals`) and the XSAVE image.
+pub fn parse_state<'a>(
+    body: &'a [u8],
+    xsave_len: usize,
+    signals: &mut Signals,
+) -> Result<([u64; NR_REGS], &'a [u8]), WireError> {
+    if body.len() != state_size(xsave_len) {
         return Err(WireError::BadLength { len: body.len() });
     }
     let mut regs = [0u64; NR_REGS];
     for (i, reg) in regs.iter_mut().enumerate() {
         *reg = read_u64(body, i * 8).unwrap_or(0);
     }
-    Ok((regs, body.get(REGS_SIZE..).unwrap_or(&[])))
+    Signals::parse_into(body.get(REGS_SIZE..REGS_SIZE + SIGNALS_SIZE).unwrap_or(&[]), signals)?;
+    Ok((regs, body.get(REGS_SIZE + SIGNALS_SIZE..).unwrap_or(&[])))
 }
 
 /// The `u32` or `i32` body of `Signal` and `Exited`.
@@ -380,7 +520,8 @@ mod tests {
             mm: [0x40_0000; 11],
             vdso: 0x7fff_f7fc_1000,
             comm: *b"migtest\0\0\0\0\0\0\0\0\0",
-            returning: 0x1_0000_0003,
+            home: 1,
+            stub: 0x1_0000_0003,
         };
         assert_eq!(Begin::parse(&b.encode(), 1000), Ok(b));
         assert_eq!(Begin::parse(&b.encode(), 99), Err(WireError::BadCount(100)));
@@ -391,6 +532,9 @@ mod tests {
         bad.mm[5] = u64::MAX;
         assert!(Begin::parse(&bad.encode(), 1000).is_err());
         assert!(Begin::parse(&b.encode()[1..], 1000).is_err());
+        let mut bad = b;
+        bad.home = 2;
+        assert_eq!(Begin::parse(&bad.encode(), 1000), Err(WireError::BadCount(0x1_0000_0003)));
     }
 
     #[test]
@@ -421,16 +565,57 @@ mod tests {
         assert!(parse_pages(&pages_header(0)).is_err());
     }
 
+    fn some_signals() -> Signals {
+        let mut s = Signals { blocked: 1 << 11, altstack_sp: 0x7f00_0000_0000, altstack_size: 0x4000, ..Signals::default() };
+        s.altstack_flags = 1 << 31;
+        s.actions[14] = SigAction { handler: 0x40_1234, flags: 0x0c00_0000, restorer: 0x40_5678, mask: 1 << 9 };
+        s.actions[16].handler = 1;
+        s
+    }
+
+    fn encoded(s: &Signals) -> Vec<u8> {
+        let mut out = std::vec![0u8; SIGNALS_SIZE];
+        s.encode_into(&mut out);
+        out
+    }
+
+    fn parsed(bytes: &[u8]) -> Result<Signals, WireError> {
+        let mut s = Signals::default();
+        Signals::parse_into(bytes, &mut s).map(|()| s)
+    }
+
     #[test]
     fn state_and_words() {
-        let mut body: Vec<u8> = (0..NR_REGS as u64).flat_map(|r| r.to_le_bytes()).collect();
+        let regs_in: [u64; NR_REGS] = core::array::from_fn(|i| i as u64);
+        let mut body = encode_regs(&regs_in).to_vec();
+        body.extend_from_slice(&encoded(&some_signals()));
         body.extend_from_slice(&[0xaa; 512]);
-        let (regs, xsave) = parse_state(&body, 512).unwrap();
-        assert_eq!(regs[26], 26);
+        let mut signals = Signals::default();
+        let (regs, xsave) = parse_state(&body, 512, &mut signals).unwrap();
+        assert_eq!(regs, regs_in);
+        assert_eq!(signals, some_signals());
         assert_eq!(xsave.len(), 512);
-        assert!(parse_state(&body, 511).is_err());
+        assert!(parse_state(&body, 511, &mut signals).is_err());
         assert_eq!(parse_word(&15u32.to_le_bytes()), Ok(15));
         assert!(parse_word(&[1, 2]).is_err());
+    }
+
+    #[test]
+    fn signals_are_checked() {
+        assert_eq!(parsed(&encoded(&Signals::default())), Ok(Signals::default()));
+        let mut bad = some_signals();
+        bad.actions[3].handler = USER_END;
+        assert_eq!(parsed(&encoded(&bad)), Err(WireError::BadAddress(USER_END)));
+        let mut bad = some_signals();
+        bad.actions[63].restorer = u64::MAX;
+        assert!(parsed(&encoded(&bad)).is_err());
+        let mut bad = some_signals();
+        bad.altstack_sp = USER_END - 0x1000;
+        assert!(parsed(&encoded(&bad)).is_err());
+        let mut bad = some_signals();
+        bad.altstack_flags = 1;
+        assert!(parsed(&encoded(&bad)).is_err());
+        assert!(parsed(&encoded(&some_signals())[1..]).is_err());
     }
 
     #[test]
@@ -455,7 +640,8 @@ mod tests {
             if let Ok(it) = parse_pages(&m) {
                 it.for_each(drop);
             }
-            let _ = parse_state(&m, 10);
+            let _ = parse_state(&m, 10, &mut Signals::default());
+            let _ = parsed(&m);
             let _ = parse_request(&m);
         }
     }

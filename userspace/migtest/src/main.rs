@@ -7,12 +7,17 @@
 //!   and a non-default MXCSR live in a loop of about SECONDS seconds, then
 //!   checks them against the same arithmetic done in memory.
 //!
+//! - `signals SECONDS`: a SIGUSR1 handler (counts), SIGHUP ignored,
+//!   SIGUSR2 blocked, and a SIGTERM handler that runs on an alternate
+//!   stack and ends the program; says once a second what it saw. Without
+//!   the signal state migrated, SIGUSR1 or SIGHUP would kill it.
 //! - `threads SECONDS`: two threads (a case migration refuses).
 //!
 //! All exit with `--exit CODE` when all is well, 1 when something was
 //! lost.
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
@@ -33,6 +38,9 @@ enum Mode {
     Memory { mib: usize, rounds: u32 },
     /// Keep vector registers live in a loop and check them afterwards.
     Vector { seconds: u64 },
+    /// Keep signal handlers, an ignored, a blocked signal and an alternate
+    /// stack for SECONDS seconds or until SIGTERM.
+    Signals { seconds: u64 },
     /// Run a second thread for SECONDS seconds (migration refuses it).
     Threads { seconds: u64 },
 }
@@ -209,11 +217,98 @@ fn vector(seconds: u64) -> bool {
     ok
 }
 
+static USR1_SEEN: AtomicU32 = AtomicU32::new(0);
+/// 0: no SIGTERM yet; 1: handled on the alternate stack; 2: elsewhere.
+static TERM_SEEN: AtomicU32 = AtomicU32::new(0);
+const ALTSTACK_SIZE: usize = 64 * 1024;
+/// Where the alternate stack begins (set before any handler can run).
+static ALTSTACK_BASE: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn on_usr1(_: libc::c_int) {
+    USR1_SEEN.fetch_add(1, Ordering::SeqCst);
+}
+
+extern "C" fn on_term(_: libc::c_int) {
+    let here = 0u8;
+    let at = core::ptr::addr_of!(here) as usize;
+    let base = ALTSTACK_BASE.load(Ordering::SeqCst);
+    let on_altstack = (base..base + ALTSTACK_SIZE).contains(&at);
+    TERM_SEEN.store(if on_altstack { 1 } else { 2 }, Ordering::SeqCst);
+}
+
+fn set_handler(sig: libc::c_int, handler: libc::sighandler_t, flags: libc::c_int) -> bool {
+    // SAFETY: a zeroed sigaction is valid; the handlers only touch atomics
+    // (async-signal-safe).
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler;
+        action.sa_flags = flags;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(sig, &action, std::ptr::null_mut()) == 0
+    }
+}
+
+fn signals(seconds: u64) -> bool {
+    let stack: &'static mut [u8] = Box::leak(vec![0u8; ALTSTACK_SIZE].into_boxed_slice());
+    ALTSTACK_BASE.store(stack.as_ptr() as usize, Ordering::SeqCst);
+    let altstack = libc::stack_t { ss_sp: stack.as_mut_ptr().cast(), ss_flags: 0, ss_size: ALTSTACK_SIZE };
+    // SAFETY: a valid stack description of memory that lives forever; a
+    // valid signal set for the mask.
+    let set_up = unsafe {
+        let mut blocked: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut blocked);
+        libc::sigaddset(&mut blocked, libc::SIGUSR2);
+        libc::sigaltstack(&altstack, std::ptr::null_mut()) == 0
+            && libc::sigprocmask(libc::SIG_BLOCK, &blocked, std::ptr::null_mut()) == 0
+    };
+    let usr1 = on_usr1 as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    let term = on_term as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    if !set_up
+        || !set_handler(libc::SIGUSR1, usr1, libc::SA_RESTART)
+        || !set_handler(libc::SIGTERM, term, libc::SA_RESTART | libc::SA_ONSTACK)
+        || !set_handler(libc::SIGHUP, libc::SIG_IGN, 0)
+    {
+        println!("migtest: cannot set up signals: {}", std::io::Error::last_os_error());
+        return false;
+    }
+    println!(
+        "migtest {}: SIGUSR1 counted, SIGHUP ignored, SIGUSR2 blocked, SIGTERM on an alternate stack, for {seconds} s",
+        std::process::id()
+    );
+    let mut usr2_reported = false;
+    for second in 1..=seconds {
+        std::thread::sleep(Duration::from_secs(1));
+        // SAFETY: a valid set to fill.
+        let usr2_pending = unsafe {
+            let mut pending: libc::sigset_t = std::mem::zeroed();
+            libc::sigpending(&mut pending) == 0 && libc::sigismember(&pending, libc::SIGUSR2) == 1
+        };
+        if usr2_pending && !usr2_reported {
+            println!("migtest: SIGUSR2 pending, blocked");
+            usr2_reported = true;
+        }
+        println!("migtest: {second} s: SIGUSR1 handled {} times", USR1_SEEN.load(Ordering::SeqCst));
+        match TERM_SEEN.load(Ordering::SeqCst) {
+            0 => {}
+            1 => {
+                println!("migtest: SIGTERM handled on the alternate stack");
+                return true;
+            }
+            _ => {
+                println!("migtest: SIGTERM handled, but not on the alternate stack: SIGNAL STATE LOST");
+                return false;
+            }
+        }
+    }
+    true
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let ok = match cli.mode {
         Mode::Memory { mib, rounds } => memory(mib, rounds),
         Mode::Vector { seconds } => vector(seconds),
+        Mode::Signals { seconds } => signals(seconds),
         Mode::Threads { seconds } => {
             let worker = std::thread::spawn(move || std::thread::sleep(Duration::from_secs(seconds)));
             println!("migtest {}: two threads for {seconds} s", std::process::id());

@@ -1,0 +1,13 @@
+# Runs inside secondary kernel 1 (migrate-onward): sends each process that
+# arrives from kernel 0 on to kernel 2 after a few seconds.
+. /usr/share/popcorn/lib.sh
+
+insmod popcorn_msg.ko
+wait_peer 0
+wait_peer 2
+for n in 1 2; do
+	move_arrival $n 2
+	echo "inside 1: sent pid $moved_pid on to kernel 2"
+done
+check_value /sys/kernel/popcorn/migration/migrated_out 2
+echo "inside 1: all checks passed"
