@@ -45,7 +45,7 @@ use kernel::{
     alloc::{KBox, KVVec, KVec},
     bindings, c_str, new_condvar, new_mutex,
     prelude::*,
-    sync::{Arc, CondVar, Mutex},
+    sync::{Arc, CondVar, CondVarTimeoutResult, Mutex},
     time::msecs_to_jiffies,
 };
 
@@ -61,8 +61,10 @@ pub const KIND_MIGRATE: u16 = FIRST_USER_KIND + 3;
 const REQUEST_MS: u32 = 10_000;
 /// How long a send may wait for room in the ring.
 const SEND_MS: u32 = 10_000;
-/// How long `migrate` waits for the process to be captured and sent.
-const MIGRATE_MS: u32 = 600_000;
+/// How long `migrate` waits for the process to take up its capture (it
+/// does on its next return to user mode; a stopped process or one in an
+/// uninterruptible sleep does not).
+const CAPTURE_START_MS: u32 = 30_000;
 /// What the user-mode helper runs.
 const HELPER: &CStr = c_str!("/usr/bin/popcornctl");
 /// Errno values the kernel crate does not name.
@@ -139,7 +141,9 @@ pub struct Migration {
 /// How far an outgoing migration got.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum OutState {
-    /// Queued or capturing.
+    /// Queued on the process, which has not taken it up yet.
+    Queued,
+    /// The process is being captured and sent.
     Capturing,
     /// The destination runs the process; we are its stub.
     Remote,
@@ -324,7 +328,7 @@ impl Migration {
                 dest,
                 arrived,
                 state <- new_mutex!(OutStatus {
-                    state: OutState::Capturing,
+                    state: OutState::Queued,
                     result: None,
                     // Once it runs there, the destination holds it.
                     holder: first_holder,
@@ -346,15 +350,34 @@ impl Migration {
             return Err(e);
         }
         drop(task);
-        // The process answers at its next return to user mode.
+        // The process answers at its next return to user mode. Until it
+        // does, a signal or the time limit withdraws the request; once the
+        // capture runs, its own time limits bound it.
         let mut status = out.state.lock();
         let mut waited_ms = 0u32;
         while status.result.is_none() {
-            if waited_ms >= MIGRATE_MS {
-                return Err(errno::etimedout());
+            if status.state == OutState::Queued {
+                let woken = out.changed.wait_interruptible_timeout(&mut status, msecs_to_jiffies(1000));
+                waited_ms += 1000;
+                let withdraw = match woken {
+                    CondVarTimeoutResult::Signal { .. } => Some(EINTR),
+                    _ if waited_ms >= CAPTURE_START_MS => Some(errno::etimedout()),
+                    _ => None,
+                };
+                if let (Some(e), OutState::Queued) = (withdraw, status.state) {
+                    // The task work finds this and leaves the process be.
+                    status.state = OutState::Done;
+                    drop(status);
+                    if e != EINTR {
+                        pr_info!("migrate {}: refused: it did not stop in {} s (stopped, or in an uninterruptible sleep?)\n", pid, CAPTURE_START_MS / 1000);
+                    }
+                    self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                    self.forget_outgoing(out.id);
+                    return Err(e);
+                }
+            } else {
+                out.changed.wait(&mut status);
             }
-            let _ = out.changed.wait_interruptible_timeout(&mut status, msecs_to_jiffies(1000));
-            waited_ms += 1000;
         }
         status.result.unwrap_or(Err(EIO))
     }
@@ -1084,6 +1107,17 @@ struct Capture {
 impl TaskWork for Capture {
     fn run(self: Arc<Self>, current: Option<Current>) {
         let migration = &self.migration;
+        {
+            let mut status = self.out.state.lock();
+            if status.state != OutState::Queued {
+                // Withdrawn by the writer of `migrate` (a signal, or it
+                // took too long to come here).
+                drop(status);
+                migration.busy.fetch_sub(1, Ordering::SeqCst);
+                return;
+            }
+            status.state = OutState::Capturing;
+        }
         let Some(current) = current else {
             migration.finish_capture(&self.out, Err(ESRCH));
             migration.busy.fetch_sub(1, Ordering::SeqCst);

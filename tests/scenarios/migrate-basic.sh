@@ -3,7 +3,8 @@
 # (its output continues on kernel 1's console) and its shell here sees the
 # exit status it ends with there; vector registers and MXCSR survive the
 # move; kill on the PID here ends it there; refusals leave the process
-# running here.
+# running here, and so does a request withdrawn while the process was
+# stopped.
 # cmdline: popcorn.reserve=1G,kernels=1
 # popcorn: smp=4 mem=2G timeout=600
 # expect ttyS1: migtest: round .* ok
@@ -62,6 +63,19 @@ wait_until 120 "migtest never filled its memory" rss_at_least $pid 8192
 check_fails "kernel 4 is not running" popcornctl migrate $pid 4
 check_fails "invalid request" popcornctl migrate $pid 0
 kill -0 $pid || fail "a refused migration ended the process"
+# A stopped process does not take up its capture: a signal to popcornctl
+# withdraws the request, and the process, continued, stays here.
+kill -STOP $pid
+popcornctl migrate $pid 1 &
+ctl=$!
+sleep 2
+kill -TERM $ctl
+wait $ctl && fail "popcornctl migrate of a stopped process succeeded"
+kill -CONT $pid
+sleep 2
+! grep -q "^$pid " /sys/kernel/popcorn/migration/processes || fail "the withdrawn migration happened anyway"
+kill -0 $pid || fail "a withdrawn migration ended the process"
+echo "ok: a withdrawn migration left the stopped process here"
 kill $pid
 wait $pid || true
 # Two threads.

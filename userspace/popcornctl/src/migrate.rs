@@ -26,6 +26,9 @@ pub fn explain(err: &io::Error, kernel: u32) -> String {
         }
         Some(libc::EINVAL) => "invalid request (the process already runs on that kernel?)".into(),
         Some(libc::EBUSY) => "the process runs on another kernel already".into(),
+        Some(libc::ETIMEDOUT) => {
+            "the process did not stop for the move (stopped, or in an uninterruptible sleep?)".into()
+        }
         _ => err.to_string(),
     }
 }
