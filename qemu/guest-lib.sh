@@ -216,3 +216,22 @@ move_arrival() {
 	popcornctl migrate "$moved_pid" "$2"
 	wait_until 60 "pid $moved_pid is still listed here" sh -c "! grep -q '^$moved_pid ' $m/processes"
 }
+
+# start_migtest KIB ARGS...: starts `migtest ARGS` on the console in the
+# background and waits until it holds KIB KiB (0: does not wait). Sets
+# migtest_pid.
+start_migtest() {
+	kib=$1
+	shift
+	migtest "$@" </dev/console &
+	migtest_pid=$!
+	[ "$kib" = 0 ] || wait_until 300 "migtest never filled its memory" rss_at_least $migtest_pid "$kib"
+}
+
+# expect_exit PID STATUS WHAT: waits for the background process PID and
+# fails unless it ended with STATUS (as $? shows it: 128+N for signal N).
+expect_exit() {
+	status=0
+	wait "$1" || status=$?
+	[ "$status" = "$2" ] || fail "$3: the shell saw status $status, not $2"
+}

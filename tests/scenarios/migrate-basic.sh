@@ -18,9 +18,8 @@ boot_request "cpus=2-3 mem=512M"
 wait_peer 1
 
 # 64 MiB, moved in the middle of its rounds.
-migtest --exit 7 memory 64 30 </dev/console &
-pid=$!
-wait_until 300 "migtest never filled its memory" rss_at_least $pid 65536
+start_migtest 65536 --exit 7 memory 64 30
+pid=$migtest_pid
 sleep 2
 popcornctl migrate $pid 1
 grep -q "^$pid 1$" /sys/kernel/popcorn/migration/processes || fail "kernel 0 does not list $pid as running on kernel 1"
@@ -28,38 +27,28 @@ echo "ok: $pid runs on kernel 1; here it keeps $(rss_kib $pid) KiB"
 popcornctl status | grep -q "pid $pid: runs on kernel 1" || fail "popcornctl status does not show $pid on kernel 1: $(popcornctl status)"
 [ "$(rss_kib $pid)" -lt 4096 ] || fail "the stub still holds the process's memory"
 check_fails "runs on another kernel already" popcornctl migrate $pid 1
-status=0
-wait $pid || status=$?
-[ "$status" = 7 ] || fail "migtest's shell saw status $status, not 7"
+expect_exit $pid 7 "migrated migtest"
 echo "ok: migrated migtest exited with 7"
 
 # Vector registers live in a loop while it moves.
-migtest --exit 5 vector 30 </dev/console &
-pid=$!
+start_migtest 0 --exit 5 vector 30
 sleep 8
-popcornctl migrate $pid 1
-status=0
-wait $pid || status=$?
-[ "$status" = 5 ] || fail "the vector test's shell saw status $status, not 5"
+popcornctl migrate $migtest_pid 1
+expect_exit $migtest_pid 5 "the vector test"
 echo "ok: vector state survived"
 
 # kill here ends it there.
-migtest memory 8 1000 </dev/console &
-pid=$!
-wait_until 120 "migtest never filled its memory" rss_at_least $pid 8192
-popcornctl migrate $pid 1
-kill $pid
-status=0
-wait $pid || status=$?
-[ "$status" = 143 ] || fail "after kill the shell saw status $status, not 143 (SIGTERM)"
+start_migtest 8192 memory 8 1000
+popcornctl migrate $migtest_pid 1
+kill $migtest_pid
+expect_exit $migtest_pid 143 "kill (SIGTERM) of a migrated process"
 echo "ok: kill on kernel 0 ended it on kernel 1"
 
 # Refusals: the process stays here, running.
 check_fails "no such process" popcornctl migrate 999999 1
 check_fails "a kernel thread cannot move" popcornctl migrate 2 1
-migtest memory 8 1000 </dev/console &
-pid=$!
-wait_until 120 "migtest never filled its memory" rss_at_least $pid 8192
+start_migtest 8192 memory 8 1000
+pid=$migtest_pid
 check_fails "kernel 4 is not running" popcornctl migrate $pid 4
 check_fails "invalid request" popcornctl migrate $pid 0
 kill -0 $pid || fail "a refused migration ended the process"
