@@ -205,14 +205,17 @@ rss_at_least() {
 }
 
 # move_arrival N KERNEL: once this kernel has taken N migrated processes,
-# waits 3 s, sends the one from kernel 0 running here on to KERNEL
-# (popcornctl migrate), and waits until it left. Sets moved_pid.
+# checks that the one from kernel 0 running here kept its pid, waits 3 s,
+# sends it on to KERNEL (popcornctl migrate), and waits until it left.
+# Sets moved_pid.
 move_arrival() {
 	m=/sys/kernel/popcorn/migration
 	wait_until 600 "migrated process $1 never came" at_least $m/migrated_in "$1"
 	sleep 3
 	moved_pid=$(sed -n 's/^\([0-9]*\) from 0 .*/\1/p' $m/processes)
 	[ -n "$moved_pid" ] || fail "no process from kernel 0 runs here: $(cat $m/processes)"
+	grep -q "^$moved_pid from 0 (pid $moved_pid there)" $m/processes ||
+		fail "the process did not keep its pid: $(cat $m/processes)"
 	popcornctl migrate "$moved_pid" "$2"
 	wait_until 60 "pid $moved_pid is still listed here" sh -c "! grep -q '^$moved_pid ' $m/processes"
 }

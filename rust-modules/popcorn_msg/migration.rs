@@ -832,7 +832,7 @@ impl Migration {
             out.changed.notify_all();
             return Ok(());
         }
-        if let Err(e) = start_helper(id) {
+        if let Err(e) = start_helper(id, incoming.begin.origin_pid) {
             pr_err!("migration: cannot start {:?}: {:?}\n", HELPER, e);
             self.drop_incoming(id);
             return Err(e);
@@ -1025,15 +1025,20 @@ fn kill(pid: u32, sig: u32) {
     }
 }
 
-/// Starts `popcornctl restore ID` as a user-mode helper.
-fn start_helper(id: u64) -> Result {
-    let mut arg = [0u8; 24];
-    let mut w = crate::text::SliceWriter::new(&mut arg);
-    write!(w, "{}\0", id).map_err(|_| EINVAL)?;
-    let mut argv: [*mut kernel::ffi::c_char; 4] = [
+/// Starts `popcornctl restore ID --pid PID` as a user-mode helper: PID
+/// is the one the process had where it comes from, which the helper gives
+/// it here too if it is free.
+fn start_helper(id: u64, pid: u32) -> Result {
+    let mut id_arg = [0u8; 24];
+    write!(crate::text::SliceWriter::new(&mut id_arg), "{}\0", id).map_err(|_| EINVAL)?;
+    let mut pid_arg = [0u8; 16];
+    write!(crate::text::SliceWriter::new(&mut pid_arg), "{}\0", pid).map_err(|_| EINVAL)?;
+    let mut argv: [*mut kernel::ffi::c_char; 6] = [
         c_str!("popcornctl").as_char_ptr() as *mut _,
         c_str!("restore").as_char_ptr() as *mut _,
-        arg.as_mut_ptr().cast(),
+        id_arg.as_mut_ptr().cast(),
+        c_str!("--pid").as_char_ptr() as *mut _,
+        pid_arg.as_mut_ptr().cast(),
         core::ptr::null_mut(),
     ];
     let mut envp: [*mut kernel::ffi::c_char; 3] = [

@@ -58,6 +58,9 @@ enum Command {
     Restore {
         /// The migration's id.
         id: u64,
+        /// The PID the process had where it comes from: kept if free here.
+        #[arg(long)]
+        pid: Option<i32>,
     },
 }
 
@@ -140,7 +143,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Restore { id } => match migrate::restore(&cli.sysfs, id) {
+        Command::Restore { id, pid } => match migrate::restore(&cli.sysfs, id, pid) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&format!("restore {id}"), e),
         },

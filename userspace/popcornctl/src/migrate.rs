@@ -87,10 +87,73 @@ pub fn processes(root: &Path) -> Vec<Migrated> {
     fs::read_to_string(root.join("migration/processes")).map_or_else(|_| Vec::new(), |t| parse_processes(&t))
 }
 
-/// `popcornctl restore ID`, started by the kernel (a user-mode helper) on
-/// the destination: forks a child that becomes migration ID's process,
-/// waits for it and reports its wait status. Never used by hand.
-pub fn restore(root: &Path, id: u64) -> io::Result<()> {
+/// `clone3`'s arguments up to `set_tid` (`CLONE_ARGS_SIZE_VER1`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+}
+
+/// How long to wait for a wanted PID that is taken: long enough for a
+/// short-lived process (a `sleep`, a `cat`) to end and free it.
+const PID_RETRIES: u32 = 10;
+const PID_RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Forks like fork(2); the child gets PID `pid` if that is free here,
+/// else whatever fork gives it (and the kernel log says so). Keeping the
+/// PID matters beyond `getpid()`: glibc caches a thread's id in user
+/// memory at its start and `raise()` signals that id.
+fn fork_keeping_pid(pid: Option<i32>) -> io::Result<libc::pid_t> {
+    if let Some(pid) = pid.filter(|&p| p > 1) {
+        let tid = [pid];
+        let args = CloneArgs {
+            exit_signal: libc::SIGCHLD as u64,
+            set_tid: tid.as_ptr() as u64,
+            set_tid_size: 1,
+            ..CloneArgs::default()
+        };
+        let mut err = io::Error::from_raw_os_error(libc::EEXIST);
+        for _ in 0..PID_RETRIES {
+            // SAFETY: clone3 without CLONE_VM is fork with a chosen PID; the
+            // arguments live across the call; this process is
+            // single-threaded, so the child may go on in Rust as after fork.
+            let got = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, size_of::<CloneArgs>()) };
+            if got >= 0 {
+                return Ok(got as libc::pid_t);
+            }
+            err = io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EEXIST) {
+                break;
+            }
+            std::thread::sleep(PID_RETRY_WAIT);
+        }
+        let _ = fs::write(
+            "/dev/kmsg",
+            format!("popcornctl restore: cannot keep pid {pid} here ({err}); the migrated process gets another\n"),
+        );
+    }
+    // SAFETY: fork in a single-threaded process.
+    let child = unsafe { libc::fork() };
+    if child < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(child)
+}
+
+/// `popcornctl restore ID [--pid PID]`, started by the kernel (a user-mode
+/// helper) on the destination: forks a child (with PID PID if free) that
+/// becomes migration ID's process, waits for it and reports its wait
+/// status. Never used by hand.
+pub fn restore(root: &Path, id: u64, pid: Option<i32>) -> io::Result<()> {
     // The helper starts with no open files; the process gets the console
     // as 0, 1 and 2, as it had on its origin.
     let console = CString::new("/dev/console").map_err(io::Error::other)?;
@@ -104,11 +167,7 @@ pub fn restore(root: &Path, id: u64) -> io::Result<()> {
             }
         }
     }
-    // SAFETY: fork in a single-threaded process.
-    let child = unsafe { libc::fork() };
-    if child < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let child = fork_keeping_pid(pid)?;
     if child == 0 {
         // On success the kernel turns this process into the migrated one
         // on its way out of this write: nothing after it runs.
