@@ -85,6 +85,23 @@ dmesg | grep -q "migrate $pid: refused: it maps files other than its program" ||
 kill -0 $pid || fail "ping died of a refused migration"
 kill $pid
 wait $pid || true
+# Shared memory.
+start_migtest 0 shared 60
+sleep 2
+check_fails "not supported" popcornctl migrate $migtest_pid 1
+dmesg | grep -q "migrate $migtest_pid: refused: it has shared memory" || fail "no log line for the shared memory's refusal"
+kill -0 $migtest_pid || fail "migtest died of a refused migration"
+kill $migtest_pid
+wait $migtest_pid || true
+# A socket (busybox nc, static, listening on fd 3).
+nc -l -p 5000 </dev/console >/dev/console 2>&1 &
+pid=$!
+sleep 2
+check_fails "not supported" popcornctl migrate $pid 1
+dmesg | grep -q "migrate $pid: refused: file descriptor 3 is not a console" || fail "no log line for the socket's refusal"
+kill -0 $pid || fail "nc died of a refused migration"
+kill $pid
+wait $pid || true
 # A pipe is not the console.
 migtest memory 4 1000 </dev/console | cat >/dev/null &
 sleep 3

@@ -12,6 +12,7 @@
 //!   stack and ends the program; says once a second what it saw. Without
 //!   the signal state migrated, SIGUSR1 or SIGHUP would kill it.
 //! - `threads SECONDS`: two threads (a case migration refuses).
+//! - `shared SECONDS`: holds 1 MiB of `MAP_SHARED` memory (refused too).
 //!
 //! All exit with `--exit CODE` when all is well, 1 when something was
 //! lost.
@@ -43,6 +44,8 @@ enum Mode {
     Signals { seconds: u64 },
     /// Run a second thread for SECONDS seconds (migration refuses it).
     Threads { seconds: u64 },
+    /// Hold shared memory for SECONDS seconds (migration refuses it).
+    Shared { seconds: u64 },
 }
 
 fn pattern(i: usize) -> u64 {
@@ -303,6 +306,32 @@ fn signals(seconds: u64) -> bool {
     true
 }
 
+fn shared(seconds: u64) -> bool {
+    const LEN: usize = 1 << 20;
+    // SAFETY: a fresh anonymous mapping, written only within its length.
+    let ok = unsafe {
+        let at = libc::mmap(
+            std::ptr::null_mut(),
+            LEN,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        at != libc::MAP_FAILED && {
+            std::ptr::write_bytes(at.cast::<u8>(), 0x5a, LEN);
+            true
+        }
+    };
+    if !ok {
+        println!("migtest: cannot map shared memory: {}", std::io::Error::last_os_error());
+        return false;
+    }
+    println!("migtest {}: 1 MiB of shared memory for {seconds} s", std::process::id());
+    std::thread::sleep(Duration::from_secs(seconds));
+    true
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let ok = match cli.mode {
@@ -314,6 +343,7 @@ fn main() -> ExitCode {
             println!("migtest {}: two threads for {seconds} s", std::process::id());
             worker.join().is_ok()
         }
+        Mode::Shared { seconds } => shared(seconds),
     };
     if ok {
         println!("migtest: all checks passed, exiting with {}", cli.exit);
