@@ -67,49 +67,31 @@ kill -0 $pid || fail "a withdrawn migration ended the process"
 echo "ok: a withdrawn migration left the stopped process here"
 kill $pid
 wait $pid || true
-# Two threads.
+# refused PID WHY: migrating PID is refused as not supported, with WHY in
+# the kernel log, and PID keeps running (then it is ended).
+refused() {
+	sleep 2
+	check_fails "not supported" popcornctl migrate $1 1
+	dmesg | grep -q "migrate $1: refused: $2" || fail "no log line \"$2\" for $1"
+	kill -0 $1 || fail "$1 died of a refused migration"
+	kill $1
+	wait $1 || true
+}
 migtest threads 60 </dev/console &
-pid=$!
-sleep 2
-check_fails "not supported" popcornctl migrate $pid 1
-dmesg | grep -q "migrate $pid: refused: 2 threads" || fail "no log line for the threads' refusal"
-kill $pid
-wait $pid || true
+refused $! "2 threads"
 # Dynamically linked (Debian's ping, with its libraries).
 ip link set lo up
 /usr/bin/ping -q -i 5 127.0.0.1 >/dev/console </dev/console &
-pid=$!
-sleep 2
-check_fails "not supported" popcornctl migrate $pid 1
-dmesg | grep -q "migrate $pid: refused: it maps files other than its program" || fail "no log line for ping's refusal"
-kill -0 $pid || fail "ping died of a refused migration"
-kill $pid
-wait $pid || true
-# Shared memory.
+refused $! "it maps files other than its program"
 start_migtest 0 shared 60
-sleep 2
-check_fails "not supported" popcornctl migrate $migtest_pid 1
-dmesg | grep -q "migrate $migtest_pid: refused: it has shared memory" || fail "no log line for the shared memory's refusal"
-kill -0 $migtest_pid || fail "migtest died of a refused migration"
-kill $migtest_pid
-wait $migtest_pid || true
+refused $migtest_pid "it has shared memory"
 # A socket (busybox nc, static, listening on fd 3).
 nc -l -p 5000 </dev/console >/dev/console 2>&1 &
-pid=$!
-sleep 2
-check_fails "not supported" popcornctl migrate $pid 1
-dmesg | grep -q "migrate $pid: refused: file descriptor 3 is not a console" || fail "no log line for the socket's refusal"
-kill -0 $pid || fail "nc died of a refused migration"
-kill $pid
-wait $pid || true
-# A pipe is not the console.
+refused $! "file descriptor 3 is not a console"
+# A pipe is not the console ($! would be cat).
 migtest memory 4 1000 </dev/console | cat >/dev/null &
-sleep 3
-pid=$(pidof migtest)
-check_fails "not supported" popcornctl migrate $pid 1
-dmesg | grep -q "migrate $pid: refused: file descriptor 1 is not a console" || fail "no log line for the pipe's refusal"
-kill -0 $pid || fail "migtest died of a refused migration"
-kill $pid
+sleep 1
+refused "$(pidof migtest)" "file descriptor 1 is not a console"
 wait || true
 echo "ok: refusals left the processes running"
 check_value /sys/kernel/popcorn/migration/migrated_out 3
