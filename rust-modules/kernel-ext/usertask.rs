@@ -263,6 +263,19 @@ impl Current {
         Ok(())
     }
 
+    /// Writes `data` at `addr` in a writable mapping (`copy_to_user`: the
+    /// cheaper way, faulting pages in as the program would).
+    pub fn write_writable(&self, addr: u64, data: &[u8]) -> Result {
+        // SAFETY: `current`'s own address space; the source is ours.
+        let left = unsafe {
+            bindings::_copy_to_user(addr as *mut c_void, data.as_ptr().cast(), data.len() as c_ulong)
+        };
+        if left != 0 {
+            return Err(EFAULT);
+        }
+        Ok(())
+    }
+
     /// Writes `data` at `addr`, even into a read-only mapping (as ptrace
     /// pokes do: a private copy of the page).
     pub fn write(&self, addr: u64, data: &[u8]) -> Result {

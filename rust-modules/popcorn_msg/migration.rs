@@ -924,9 +924,19 @@ impl Migration {
         if begin.vdso != 0 {
             current.map_vdso(begin.vdso)?;
         }
-        for (i, addr) in staged.page_addrs.iter().enumerate() {
+        // Pages come in the order of the mappings: follow along to know
+        // which can take a plain copy_to_user (writable ones, most of
+        // them) and which need the ptrace way (text, read-only data).
+        let mut mappings = staged.vmas.iter().peekable();
+        for (i, &addr) in staged.page_addrs.iter().enumerate() {
             let page = staged.page_data.get(i * PAGE_SIZE..(i + 1) * PAGE_SIZE).ok_or(EINVAL)?;
-            current.write(*addr, page)?;
+            while mappings.next_if(|v| v.end <= addr).is_some() {}
+            let writable = mappings.peek().is_some_and(|v| v.start <= addr && v.flags & Vma::WRITE != 0);
+            if writable {
+                current.write_writable(addr, page)?;
+            } else {
+                current.write(addr, page)?;
+            }
             if i % 256 == 0 {
                 crate::kthread::cond_resched();
             }
