@@ -10,6 +10,9 @@
 # expect ttyS1: init: popnet0 is 192.0.2.2/24
 # expect ttyS1: migtest: all checks passed, exiting with 7
 # expect ttyS0: exit status 7, from kernel 1
+# expect ttyS1: migtest: [0-9]* s: SIGUSR1 handled 1 times
+# expect ttyS1: migtest: SIGTERM handled on the alternate stack
+# expect ttyS0: exit status 42: its SIGTERM handler ran on kernel 1
 run() {
 	echo
 	echo "popcorn-demo# $*"
@@ -56,6 +59,19 @@ status=0
 wait $pid || status=$?
 echo "popcorn-demo# wait $pid     # exit status $status, from kernel 1"
 echo
+echo "(its signal handlers move with it: signals sent to its PID here run them on kernel 1)"
+echo "popcorn-demo# migtest --exit 42 signals 60 </dev/console &"
+migtest --exit 42 signals 60 </dev/console &
+pid=$!
+sleep 2
+run popcornctl migrate $pid 1
+run kill -USR1 $pid
+sleep 2
+run kill -TERM $pid
+status=0
+wait $pid || status=$?
+echo "popcorn-demo# wait $pid     # exit status $status: its SIGTERM handler ran on kernel 1"
+echo
 echo "popcorn-demo# echo cpus=0 > /sys/kernel/popcorn/boot     # refused: the boot CPU"
 echo cpus=0 >/sys/kernel/popcorn/boot || true
 echo "popcorn-demo# echo cpus=3 > /sys/kernel/popcorn/boot     # refused: kernel 1 owns CPU 3"
@@ -69,4 +85,4 @@ echo
 echo "popcorn-demo# dmesg | grep popcorn_msg"
 dmesg | grep popcorn_msg
 echo
-echo "=== Next steps (not built yet): onward migration from a destination, migrating signal handlers. ==="
+echo "=== Next steps (not built yet): multi-threaded processes, file-backed text from the destination's own file, one CLOCK_MONOTONIC for migrated programs. ==="
