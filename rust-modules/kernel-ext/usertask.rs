@@ -502,7 +502,7 @@ impl Current {
     }
 
     /// Gives the process this signal state (addresses checked to be user
-    /// ones by the caller, as [`Signals::parse`] does).
+    /// ones by the caller, as [`Signals::parse_into`] does).
     pub fn set_signals(&self, state: &Signals) -> Result {
         for (n, a) in (1..).zip(state.actions.iter()) {
             if n == SIGKILL || n == SIGSTOP {
