@@ -204,10 +204,11 @@ rss_at_least() {
 	[ "$(rss_kib "$1")" -ge "$2" ] 2>/dev/null
 }
 
-# move_arrival N KERNEL: once this kernel has taken N migrated processes,
-# checks that the one from kernel 0 running here kept its pid, waits 3 s,
-# sends it on to KERNEL (popcornctl migrate), and waits until it left.
-# Sets moved_pid.
+# move_arrival N KERNEL [TEXT]: once this kernel has taken N migrated
+# processes, checks that the one from kernel 0 running here kept its pid
+# (and, with TEXT, that its text is mapped from this kernel's file TEXT,
+# which /proc/PID/exe names; with !TEXT, that it is not), waits 3 s, sends it on to KERNEL
+# (popcornctl migrate), and waits until it left. Sets moved_pid.
 move_arrival() {
 	m=/sys/kernel/popcorn/migration
 	wait_until 600 "migrated process $1 never came" at_least $m/migrated_in "$1"
@@ -216,6 +217,14 @@ move_arrival() {
 	[ -n "$moved_pid" ] || fail "no process from kernel 0 runs here: $(cat $m/processes)"
 	grep -q "^$moved_pid from 0 (pid $moved_pid there)" $m/processes ||
 		fail "the process did not keep its pid: $(cat $m/processes)"
+	case "${3-}" in
+	"") ;;
+	!*) ! text_from_file "$moved_pid" "${3#!}" || fail "its text is mapped from ${3#!}, which differs" ;;
+	*)
+		text_from_file "$moved_pid" "$3" || fail "its text is not mapped from $3: $(cat /proc/$moved_pid/maps)"
+		[ "$(readlink /proc/$moved_pid/exe)" = "$3" ] || fail "/proc/$moved_pid/exe is $(readlink /proc/$moved_pid/exe), not $3"
+		;;
+	esac
 	popcornctl migrate "$moved_pid" "$2"
 	wait_until 60 "pid $moved_pid is still listed here" sh -c "! grep -q '^$moved_pid ' $m/processes"
 }
@@ -237,4 +246,10 @@ expect_exit() {
 	status=0
 	wait "$1" || status=$?
 	[ "$status" = "$2" ] || fail "$3: the shell saw status $status, not $2"
+}
+
+# text_from_file PID PATH: process PID has mappings of file PATH (its text
+# mapped from this kernel's copy rather than shipped).
+text_from_file() {
+	grep -q " $2\$" "/proc/$1/maps"
 }

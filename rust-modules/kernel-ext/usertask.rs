@@ -21,6 +21,7 @@ use kernel::{
     alloc::KVec,
     bindings,
     error::{code::*, to_result, Error, Result},
+    str::CStr,
     ffi::{c_int, c_ulong, c_void},
     prelude::*,
     sync::Arc,
@@ -78,6 +79,12 @@ pub struct Mapping {
     /// Mapped from a file other than the program's own (a shared library,
     /// an mmapped file).
     pub other_file: bool,
+    /// Mapped from the program's own file, at `file_offset` in it.
+    pub program_file: bool,
+    pub file_offset: u64,
+    /// Holds anonymous pages: written since it was mapped (a file
+    /// mapping's pages then differ from the file's).
+    pub written: bool,
 }
 
 /// The process's memory layout fields (`mm_struct`): start_code,
@@ -221,9 +228,9 @@ impl Current {
                 if vma.is_null() {
                     break;
                 }
-                let (mut start, mut end, mut flags) = (0, 0, 0);
+                let (mut start, mut end, mut flags, mut offset, mut anon) = (0, 0, 0, 0, false);
                 let mut file = core::ptr::null_mut();
-                bindings::popcorn_vma_info(vma, &mut start, &mut end, &mut flags, &mut file);
+                bindings::popcorn_vma_info(vma, &mut start, &mut end, &mut flags, &mut file, &mut offset, &mut anon);
                 let flags = flags as u64;
                 let has = |bit: u32| flags & u64::from(bit) != 0;
                 let mapping = Mapping {
@@ -236,7 +243,10 @@ impl Current {
                     shared: has(bindings::VM_SHARED),
                     special: has(bindings::VM_PFNMAP) || has(bindings::VM_IO) || has(bindings::VM_MIXEDMAP),
                     vdso: start as u64 == vdso && vdso != 0,
-                    other_file: !file.is_null() && file != exe,
+                    other_file: !file.is_null() && !bindings::popcorn_same_file(file, exe),
+                    program_file: bindings::popcorn_same_file(file, exe),
+                    file_offset: offset as u64,
+                    written: anon,
                 };
                 if let Err(e) = out.push(mapping, GFP_KERNEL) {
                     result = Err(e.into());
@@ -306,9 +316,9 @@ impl Current {
                 bindings::mmap_read_lock(mm);
                 let vma = bindings::find_vma(mm, 0);
                 let range = (!vma.is_null()).then(|| {
-                    let (mut start, mut end, mut flags) = (0, 0, 0);
+                    let (mut start, mut end, mut flags, mut offset, mut anon) = (0, 0, 0, 0, false);
                     let mut file = core::ptr::null_mut();
-                    bindings::popcorn_vma_info(vma, &mut start, &mut end, &mut flags, &mut file);
+                    bindings::popcorn_vma_info(vma, &mut start, &mut end, &mut flags, &mut file, &mut offset, &mut anon);
                     (start, end)
                 });
                 bindings::mmap_read_unlock(mm);
@@ -320,6 +330,56 @@ impl Current {
             let ret = unsafe { bindings::vm_munmap(start, end - start) };
             to_result(ret)?;
         }
+    }
+
+    /// The path of the program's file (in our root) into `buf`: its
+    /// length, or `None` if there is none or it does not fit.
+    pub fn program_path(&self, buf: &mut [u8]) -> Option<usize> {
+        let len = c_int::try_from(buf.len()).ok()?;
+        let mm = self.mm();
+        // SAFETY: our mm; the read lock keeps its exe file alive while
+        // d_path writes at most `len` bytes into `buf`.
+        let n = unsafe {
+            bindings::mmap_read_lock(mm);
+            let exe = bindings::popcorn_mm_exe_file(mm);
+            let n = if exe.is_null() { -1 } else { bindings::popcorn_file_path(exe, buf.as_mut_ptr().cast(), len) };
+            bindings::mmap_read_unlock(mm);
+            n
+        };
+        usize::try_from(n).ok()
+    }
+
+    /// Maps `file` privately at exactly `[start, end)`, from `offset` in
+    /// it, readable and maybe executable (never writable: that memory is
+    /// the process's own).
+    pub fn map_file(&self, file: &OpenFile, start: u64, end: u64, exec: bool, offset: u64) -> Result {
+        let prot = u64::from(bindings::PROT_READ) | u64::from(exec) * u64::from(bindings::PROT_EXEC);
+        let flags = bindings::MAP_PRIVATE | bindings::MAP_FIXED;
+        let len = end.checked_sub(start).ok_or(EINVAL)?;
+        // SAFETY: an open file (invariant of `OpenFile`); a new mapping in
+        // our own process, which takes its own reference to the file.
+        let at = unsafe {
+            bindings::vm_mmap(
+                file.0.as_ptr(),
+                start as c_ulong,
+                len as c_ulong,
+                prot as c_ulong,
+                flags as c_ulong,
+                offset as c_ulong,
+            )
+        };
+        match err_ptr(at as *const c_void) {
+            Some(e) => Err(e),
+            None if at as u64 == start => Ok(()),
+            None => Err(ENOMEM),
+        }
+    }
+
+    /// Makes `file` the process's executable (`/proc/PID/exe`), once its
+    /// text is mapped from it.
+    pub fn set_exe_file(&self, file: &OpenFile) -> Result {
+        // SAFETY: an open file (invariant of `OpenFile`); current's own mm.
+        to_result(unsafe { bindings::popcorn_set_exe_file(file.0.as_ptr()) })
     }
 
     /// Maps anonymous private memory at exactly `[start, end)`.
@@ -343,14 +403,11 @@ impl Current {
                 0,
             )
         };
-        if at as u64 != start {
-            // An errno, encoded as a pointer.
-            return Err(match i32::try_from(at as i64) {
-                Ok(e) if (-4095..0).contains(&e) => Error::from_errno(e),
-                _ => ENOMEM,
-            });
+        match err_ptr(at as *const c_void) {
+            Some(e) => Err(e),
+            None if at as u64 == start => Ok(()),
+            None => Err(ENOMEM),
         }
-        Ok(())
     }
 
     /// Maps the vDSO (and its data pages) at `addr`.
@@ -540,6 +597,40 @@ impl Current {
         // SAFETY: takes current's own pending signals under its lock.
         unsafe { bindings::popcorn_take_signals() }
     }
+}
+
+/// A file opened for reading, by path, in the caller's root.
+///
+/// # Invariants
+///
+/// The pointer is an open `struct file` whose reference this object holds
+/// and drops.
+pub struct OpenFile(NonNull<bindings::file>);
+
+impl OpenFile {
+    pub fn open(path: &CStr) -> Result<Self> {
+        // SAFETY: a NUL-terminated path; filp_open returns a referenced
+        // file or an encoded errno.
+        let file = unsafe { bindings::filp_open(path.as_char_ptr(), bindings::O_RDONLY as c_int, 0) };
+        if let Some(e) = err_ptr(file.cast()) {
+            return Err(e);
+        }
+        // INVARIANT: opened just now; the reference is ours.
+        NonNull::new(file).map(OpenFile).ok_or(ENOENT)
+    }
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        // SAFETY: our reference (invariant), dropped once.
+        unsafe { bindings::fput(self.0.as_ptr()) };
+    }
+}
+
+/// The errno a kernel pointer encodes (`ERR_PTR`), if it is one.
+fn err_ptr(ptr: *const c_void) -> Option<Error> {
+    let value = ptr as isize;
+    (-4095..0).contains(&value).then(|| Error::from_errno(value as c_int))
 }
 
 /// Bytes of the XSAVE image [`Current::xsave`] gives and

@@ -50,6 +50,7 @@ use kernel::{
 };
 
 use crate::errno;
+use kernel::str::CStr;
 use crate::migrate::{self as wire, Begin, Header, Op, Signals, Vma, HEADER_SIZE, PAGE_SIZE};
 use crate::msg::{From, MsgHandler, MsgLayer, SendMode, FIRST_USER_KIND};
 use crate::sysfs::{AttributeOps, Dir, Page};
@@ -457,6 +458,14 @@ impl Migration {
 
         // What travels: ordinary memory, not the vDSO (mapped anew).
         let moving = |m: &&usertask::Mapping| !m.special && !m.vdso;
+        // Mappings that were the program's text where the process came
+        // from are its text here too, even if they came as shipped memory.
+        let mut arrived_text = KVec::new();
+        if let Some(arrived) = &out.arrived {
+            for v in arrived.data.lock().vmas.iter().filter(|v| v.flags & Vma::FILE != 0) {
+                arrived_text.push((v.start, v.end, v.offset), GFP_KERNEL)?;
+            }
+        }
         let mut vmas = KVec::new();
         let mut readable_pages = 0u64;
         for m in mappings.iter().filter(moving) {
@@ -465,12 +474,25 @@ impl Migration {
             flags |= if m.write { Vma::WRITE } else { 0 };
             flags |= if m.exec { Vma::EXEC } else { 0 };
             flags |= if m.grows_down { Vma::GROWSDOWN } else { 0 };
-            vmas.push(Vma { start: m.start, end: m.end, flags }, GFP_KERNEL)?;
+            // Text and read-only data of the program: the destination may
+            // take them from its own copy of the file (if the same).
+            // Not one written to (relocated read-only data is: its pages
+            // are not the file's). Text that arrived as shipped memory was
+            // written here only by the restore; the next destination
+            // checks its bytes anyway.
+            let text_offset = match (m.write, m.program_file) {
+                (true, _) => None,
+                (false, true) => (!m.written).then_some(m.file_offset),
+                (false, false) => arrived_text.iter().find(|t| t.0 == m.start && t.1 == m.end).map(|t| t.2),
+            };
+            flags |= if text_offset.is_some() { Vma::FILE } else { 0 };
+            let offset = text_offset.unwrap_or(0);
+            vmas.push(Vma { start: m.start, end: m.end, flags, offset }, GFP_KERNEL)?;
             if m.read {
                 readable_pages += (m.end - m.start) / PAGE_SIZE as u64;
             }
         }
-        let begin = Begin {
+        let mut begin = Begin {
             origin_pid: pid,
             vmas: u32::try_from(vmas.len()).map_err(|_| E2BIG)?,
             pages: u32::try_from(readable_pages).map_err(|_| E2BIG)?,
@@ -480,7 +502,22 @@ impl Migration {
             comm: current.comm(),
             home: out.arrived.as_ref().map_or(self.self_id, |i| i.begin.home),
             stub: out.arrived.as_ref().map_or(out.id, |i| i.begin.stub),
+            ..Begin::default()
         };
+        // The program's path where it started (here, its own executable's).
+        // A path that does not fit (or is not absolute) is not sent: the
+        // destination then uses the shipped text.
+        let mut path = [0u8; wire::MAX_PATH + 1];
+        match &out.arrived {
+            Some(arrived) => {
+                begin.set_path(arrived.begin.path());
+            }
+            None => {
+                if let Some(len) = current.program_path(&mut path) {
+                    begin.set_path(path.get(..len).unwrap_or(&[]));
+                }
+            }
+        }
         let dest = out.dest;
         let id = out.id;
         let captured = crate::kthread::monotonic_ns();
@@ -492,8 +529,11 @@ impl Migration {
                 e
             })?;
         }
+        let mut begin_body = KVec::new();
+        begin_body.extend_from_slice(&begin.encode(), GFP_KERNEL)?;
+        begin_body.extend_from_slice(begin.path(), GFP_KERNEL)?;
         let committed = self
-            .request(dest, Op::Begin, id, &begin.encode())
+            .request(dest, Op::Begin, id, &begin_body)
             .and_then(|()| self.send_image(current, dest, id, &vmas, &regs, &signal_bytes, &xsave))
             .and_then(|()| self.request(dest, Op::Commit, id, &[]));
         if let Err(e) = committed {
@@ -911,7 +951,8 @@ impl Migration {
         // From here the helper's own memory is gone: any failure must end
         // the process rather than return to it.
         current.unmap_all()?;
-        for v in staged.vmas.iter() {
+        let from_file = map_program_text(current, begin, &staged)?;
+        for (v, _) in staged.vmas.iter().zip(from_file.iter()).filter(|(_, &file)| !file) {
             current.map_anonymous(
                 v.start,
                 v.end,
@@ -927,11 +968,16 @@ impl Migration {
         // Pages come in the order of the mappings: follow along to know
         // which can take a plain copy_to_user (writable ones, most of
         // them) and which need the ptrace way (text, read-only data).
-        let mut mappings = staged.vmas.iter().peekable();
+        let mut mappings = staged.vmas.iter().zip(from_file.iter()).peekable();
         for (i, &addr) in staged.page_addrs.iter().enumerate() {
             let page = staged.page_data.get(i * PAGE_SIZE..(i + 1) * PAGE_SIZE).ok_or(EINVAL)?;
-            while mappings.next_if(|v| v.end <= addr).is_some() {}
-            let writable = mappings.peek().is_some_and(|v| v.start <= addr && v.flags & Vma::WRITE != 0);
+            while mappings.next_if(|(v, _)| v.end <= addr).is_some() {}
+            let here = mappings.peek().filter(|(v, _)| v.start <= addr);
+            if here.is_some_and(|(_, &file)| file) {
+                // The same bytes are there already, from the file.
+                continue;
+            }
+            let writable = here.is_some_and(|(v, _)| v.flags & Vma::WRITE != 0);
             if writable {
                 current.write_writable(addr, page)?;
             } else {
@@ -966,6 +1012,111 @@ impl Migration {
         }
         Ok(())
     }
+}
+
+/// Maps the program's text and read-only data from this kernel's copy of
+/// its file where that holds the very bytes the process had (compared
+/// page by page with what was shipped), and says which mappings it did:
+/// the rest, and everything when the file is missing or differs, is
+/// mapped anonymously and written from the shipped pages. One log line
+/// says which way it went.
+fn map_program_text(current: &Current, begin: &Begin, staged: &Staged) -> Result<KVec<bool>> {
+    let mut from_file = KVec::with_capacity(staged.vmas.len(), GFP_KERNEL)?;
+    let candidate = |v: &Vma| v.flags & Vma::FILE != 0 && v.flags & Vma::WRITE == 0;
+    let mut path = [0u8; wire::MAX_PATH + 1];
+    let len = begin.path().len();
+    if let Some(place) = path.get_mut(..len) {
+        place.copy_from_slice(begin.path());
+    }
+    let shown = core::str::from_utf8(begin.path()).unwrap_or("(not UTF-8)");
+    let path = CStr::from_bytes_with_nul(path.get(..=len).unwrap_or(&[])).ok().filter(|_| len > 0);
+    let mut page = KVec::new();
+    page.extend_with(PAGE_SIZE, 0u8, GFP_KERNEL)?;
+    /// Why the file was not used.
+    enum Unused {
+        Differs,
+        CannotMap(Error),
+    }
+    let mut failure: Option<Unused> = None;
+    let any = staged.vmas.iter().any(candidate);
+    let file = match path.filter(|_| any).map(usertask::OpenFile::open) {
+        Some(Ok(file)) => Some(file),
+        Some(Err(e)) => {
+            failure = Some(Unused::CannotMap(e));
+            None
+        }
+        None => None,
+    };
+    let mut mapped = 0usize;
+    for v in staged.vmas.iter() {
+        let use_file = match &file {
+            Some(file) if candidate(v) && failure.is_none() => {
+                match current.map_file(file, v.start, v.end, v.flags & Vma::EXEC != 0, v.offset) {
+                    Ok(()) if same_bytes(current, v, staged, &mut page) => true,
+                    // The anonymous mapping made below replaces it.
+                    Ok(()) => {
+                        failure = Some(Unused::Differs);
+                        false
+                    }
+                    Err(e) => {
+                        failure = Some(Unused::CannotMap(e));
+                        false
+                    }
+                }
+            }
+            _ => false,
+        };
+        mapped += usize::from(use_file);
+        from_file.push(use_file, GFP_KERNEL)?;
+    }
+    // Its text is the program's now: /proc/PID/exe, and moving on later
+    // marks it as the program's again.
+    if let (Some(file), None, true) = (&file, &failure, mapped > 0) {
+        if let Err(e) = current.set_exe_file(file) {
+            failure = Some(Unused::CannotMap(e));
+        }
+    }
+    let pid = begin.origin_pid;
+    match failure {
+        Some(Unused::Differs) => {
+            pr_info!("migrate {}: {} here is not the program it ran; its text was shipped\n", pid, shown)
+        }
+        Some(Unused::CannotMap(e)) => pr_info!("migrate {}: cannot map {} here ({:?}); its text was shipped\n", pid, shown, e),
+        None if mapped > 0 => {
+            pr_info!("migrate {}: {} mappings from this kernel's {} (the same bytes)\n", pid, mapped, shown)
+        }
+        None => {}
+    }
+    if failure.is_some() {
+        // All or nothing: one program, one file.
+        from_file.iter_mut().for_each(|f| *f = false);
+    }
+    Ok(from_file)
+}
+
+/// Whether the memory now at `v` holds exactly the pages shipped for it
+/// (zeros where none was shipped). `page`: a page-sized buffer.
+fn same_bytes(current: &Current, v: &Vma, staged: &Staged, page: &mut [u8]) -> bool {
+    let mut addr = v.start;
+    while addr < v.end {
+        if current.read(addr, page).is_err() {
+            return false;
+        }
+        let shipped = staged
+            .page_addrs
+            .binary_search(&addr)
+            .ok()
+            .and_then(|i| staged.page_data.get(i * PAGE_SIZE..(i + 1) * PAGE_SIZE));
+        let same = match shipped {
+            Some(shipped) => shipped == &page[..],
+            None => page.iter().all(|&b| b == 0),
+        };
+        if !same {
+            return false;
+        }
+        addr += PAGE_SIZE as u64;
+    }
+    true
 }
 
 fn stage_vmas(staged: &mut Staged, begin: &Begin, body: &[u8]) -> Result {

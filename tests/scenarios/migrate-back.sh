@@ -1,7 +1,10 @@
 # A process migrated 0 -> 1 -> 0 -> 2: kernel 1 sends it back (popcornctl
 # migrate run there), the stub on kernel 0 becomes the process again with
 # the same PID and its memory intact, it then moves on to kernel 2, and
-# its shell here gets the exit status it ends with there.
+# its shell here gets the exit status it ends with there. It runs from
+# /tmp/migtest-copy: kernel 1 has a file of that name with one byte
+# changed (the text is shipped, not taken from it), kernel 0 maps its
+# own again when the process comes back, kernel 2 has none (shipped).
 # cmdline: popcorn.reserve=1G,kernels=2
 # popcorn: smp=6 mem=2G timeout=600 serials=3
 # secondary: back inside/migrate-back.sh
@@ -9,6 +12,9 @@
 # expect ttyS1: inside: all checks passed
 # expect ttyS2: migtest: round .* ok
 # expect ttyS2: migtest: all checks passed, exiting with 9
+# expect ttyS1: migrate [0-9]*: /tmp/migtest-copy here is not the program it ran; its text was shipped
+# expect ttyS0: migrate [0-9]*: [0-9]* mappings from this kernel's /tmp/migtest-copy \(the same bytes\)
+# expect ttyS2: migrate [0-9]*: cannot map /tmp/migtest-copy here \(Error\(2\)\); its text was shipped
 . /usr/share/popcorn/lib.sh
 
 insmod popcorn_msg.ko
@@ -16,7 +22,8 @@ boot_request "cpus=2-3 mem=512M initrd=/extra/back.cpio.gz"
 boot_request "cpus=4-5 mem=512M"
 wait_peer 1
 wait_peer 2
-migtest --exit 9 memory 32 40 </dev/console &
+cp /usr/bin/migtest /tmp/migtest-copy
+/tmp/migtest-copy --exit 9 memory 32 40 </dev/console &
 pid=$!
 wait_until 300 "migtest never filled its memory" rss_at_least $pid 32768
 popcornctl migrate $pid 1
@@ -24,7 +31,8 @@ echo "ok: $pid went to kernel 1"
 wait_until 300 "kernel 1 never sent $pid back" sh -c "! grep -q '^$pid 1\$' /sys/kernel/popcorn/migration/processes"
 kill -0 $pid || fail "$pid did not come back"
 wait_until 60 "$pid came back without its memory" rss_at_least $pid 32768
-echo "ok: $pid is back on kernel 0 with its memory"
+text_from_file $pid /tmp/migtest-copy || fail "back home, its text is not mapped from /tmp/migtest-copy"
+echo "ok: $pid is back on kernel 0 with its memory, its text from its file"
 sleep 3
 popcornctl migrate $pid 2
 echo "ok: $pid went on to kernel 2"

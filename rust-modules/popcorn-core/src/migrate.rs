@@ -13,10 +13,12 @@
 //! then the op's body, little-endian:
 //!
 //! - `Begin` (a request): [`Begin`], the process's identity and memory
-//!   layout, and its home: the kernel it started on, which keeps its stub.
-//!   Answered when the destination has made room for it.
+//!   layout, and its home: the kernel it started on, which keeps its stub;
+//!   then the path of its program (up to [`MAX_PATH`] bytes, none if
+//!   empty). Answered when the destination has made room for it.
 //! - `Vmas`: a `u32` count, 4 bytes reserved, then that many [`Vma`]s of
-//!   24 bytes (start, end, [`Vma::flags`], reserved).
+//!   32 bytes (start, end, [`Vma::flags`], reserved, offset in the
+//!   program's file).
 //! - `Pages`: a `u32` count, 4 bytes reserved, that many `u64` addresses,
 //!   then that many 4 KiB pages.
 //! - `State`: the 27 registers of `struct user_regs_struct` (216 bytes),
@@ -53,7 +55,9 @@ pub const VERSION: u16 = 3;
 /// Bytes of a page.
 pub const PAGE_SIZE: usize = 4096;
 /// Bytes of a [`Vma`] record.
-pub const VMA_SIZE: usize = 24;
+pub const VMA_SIZE: usize = 32;
+/// Longest program path a `Begin` carries.
+pub const MAX_PATH: usize = 255;
 /// Registers in `struct user_regs_struct` (x86-64).
 pub const NR_REGS: usize = 27;
 /// Bytes of the registers in a `State` message.
@@ -165,7 +169,7 @@ pub fn user_range_ok(start: u64, end: u64) -> bool {
 }
 
 /// The process as a whole: identity and memory layout (`Begin`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Begin {
     /// Its PID on the origin.
     pub origin_pid: u32,
@@ -187,12 +191,53 @@ pub struct Begin {
     pub home: u32,
     /// The stub's id on `home`.
     pub stub: u64,
+    /// The program's path on the sending kernel (`path_len` bytes; no
+    /// NUL, absolute), for mapping its text from the destination's copy.
+    pub path: [u8; MAX_PATH],
+    pub path_len: u8,
 }
 
-/// Bytes of a `Begin` body.
+impl Default for Begin {
+    fn default() -> Self {
+        Begin {
+            origin_pid: 0,
+            vmas: 0,
+            pages: 0,
+            xsave_len: 0,
+            mm: [0; 11],
+            vdso: 0,
+            comm: [0; 16],
+            home: 0,
+            stub: 0,
+            path: [0; MAX_PATH],
+            path_len: 0,
+        }
+    }
+}
+
+/// Bytes of a `Begin` body before the path.
 pub const BEGIN_SIZE: usize = 16 + 11 * 8 + 8 + 16 + 16;
 
 impl Begin {
+    /// The program's path, if the sender gave one.
+    pub fn path(&self) -> &[u8] {
+        self.path.get(..usize::from(self.path_len)).unwrap_or(&[])
+    }
+
+    /// Sets the path; false (and no path) if it is not one `parse` takes.
+    pub fn set_path(&mut self, path: &[u8]) -> bool {
+        if !path_ok(path) {
+            self.path_len = 0;
+            return false;
+        }
+        if let Some(place) = self.path.get_mut(..path.len()) {
+            place.copy_from_slice(path);
+        }
+        self.path_len = path.len() as u8;
+        true
+    }
+
+    /// The fixed part; the path ([`Begin::path`]) follows it.
     pub fn encode(&self) -> [u8; BEGIN_SIZE] {
         let mut out = [0u8; BEGIN_SIZE];
         put(&mut out, 0, &self.origin_pid.to_le_bytes());
@@ -212,7 +257,7 @@ impl Begin {
     /// Checks sizes and addresses (the counts bound what the destination
     /// will allocate; the caller also checks them against its memory).
     pub fn parse(body: &[u8], max_pages: u32) -> Result<Begin, WireError> {
-        if body.len() != BEGIN_SIZE {
+        if body.len() < BEGIN_SIZE || body.len() > BEGIN_SIZE + MAX_PATH {
             return Err(WireError::BadLength { len: body.len() });
         }
         let u32_at = |off| read_u32(body, off).unwrap_or(0);
@@ -251,8 +296,18 @@ impl Begin {
         if (b.stub >> 32) as u32 != b.home {
             return Err(WireError::BadCount(b.stub));
         }
+        let path = body.get(BEGIN_SIZE..).unwrap_or(&[]);
+        if !path.is_empty() && !b.set_path(path) {
+            return Err(WireError::BadLength { len: body.len() });
+        }
         Ok(b)
     }
+}
+
+/// Whether `path` is one a `Begin` may carry: absolute, no NUL, not too
+/// long.
+fn path_ok(path: &[u8]) -> bool {
+    path.len() <= MAX_PATH && path.first() == Some(&b'/') && !path.contains(&0)
 }
 
 /// One mapping of the process.
@@ -262,6 +317,8 @@ pub struct Vma {
     pub end: u64,
     /// [`Vma::READ`] and friends.
     pub flags: u32,
+    /// With [`Vma::FILE`]: where in the program's file the mapping starts.
+    pub offset: u64,
 }
 
 impl Vma {
@@ -270,13 +327,18 @@ impl Vma {
     pub const EXEC: u32 = 4;
     /// The stack: grows down.
     pub const GROWSDOWN: u32 = 8;
-    const KNOWN: u32 = 15;
+    /// Mapped from the program's file, at `offset`, and never written:
+    /// the destination may map its own copy of the file there, once it
+    /// found the same bytes in it.
+    pub const FILE: u32 = 16;
+    const KNOWN: u32 = 31;
 
     pub fn encode(&self) -> [u8; VMA_SIZE] {
         let mut out = [0u8; VMA_SIZE];
         put(&mut out, 0, &self.start.to_le_bytes());
         put(&mut out, 8, &self.end.to_le_bytes());
         put(&mut out, 16, &self.flags.to_le_bytes());
+        put(&mut out, 24, &self.offset.to_le_bytes());
         out
     }
 
@@ -285,12 +347,17 @@ impl Vma {
             start: read_u64(bytes, 0).unwrap_or(0),
             end: read_u64(bytes, 8).unwrap_or(0),
             flags: read_u32(bytes, 16).unwrap_or(0),
+            offset: read_u64(bytes, 24).unwrap_or(0),
         };
         if !user_range_ok(vma.start, vma.end) {
             return Err(WireError::BadAddress(vma.start));
         }
         if vma.flags & !Vma::KNOWN != 0 {
             return Err(WireError::BadCount(vma.flags.into()));
+        }
+        // A file offset is page aligned and leaves room for the mapping.
+        if vma.offset % PAGE_SIZE as u64 != 0 || vma.offset.checked_add(vma.end - vma.start).is_none() {
+            return Err(WireError::BadCount(vma.offset));
         }
         Ok(vma)
     }
@@ -522,8 +589,21 @@ mod tests {
             comm: *b"migtest\0\0\0\0\0\0\0\0\0",
             home: 1,
             stub: 0x1_0000_0003,
+            ..Begin::default()
         };
         assert_eq!(Begin::parse(&b.encode(), 1000), Ok(b));
+        let mut with_path = b;
+        assert!(with_path.set_path(b"/usr/bin/migtest"));
+        let mut body = with_path.encode().to_vec();
+        body.extend_from_slice(with_path.path());
+        assert_eq!(Begin::parse(&body, 1000), Ok(with_path));
+        assert_eq!(Begin::parse(&body, 1000).unwrap().path(), b"/usr/bin/migtest");
+        for bad_path in [&b"relative"[..], b"/nul\0inside", &[b'/'; MAX_PATH + 1]] {
+            let mut body = b.encode().to_vec();
+            body.extend_from_slice(bad_path);
+            assert!(Begin::parse(&body, 1000).is_err(), "{bad_path:?}");
+            assert!(!with_path.clone().set_path(bad_path));
+        }
         assert_eq!(Begin::parse(&b.encode(), 99), Err(WireError::BadCount(100)));
         let mut bad = b;
         bad.xsave_len = 1 << 20;
@@ -540,8 +620,13 @@ mod tests {
     #[test]
     fn vmas_and_pages_are_checked() {
         let vmas = [
-            Vma { start: 0x40_0000, end: 0x40_2000, flags: Vma::READ | Vma::EXEC },
-            Vma { start: 0x7fff_0000_0000, end: 0x7fff_0002_1000, flags: Vma::READ | Vma::WRITE | Vma::GROWSDOWN },
+            Vma { start: 0x40_0000, end: 0x40_2000, flags: Vma::READ | Vma::EXEC | Vma::FILE, offset: 0x1000 },
+            Vma {
+                start: 0x7fff_0000_0000,
+                end: 0x7fff_0002_1000,
+                flags: Vma::READ | Vma::WRITE | Vma::GROWSDOWN,
+                offset: 0,
+            },
         ];
         let mut body = vmas_header(2).to_vec();
         for v in &vmas {
@@ -553,6 +638,9 @@ mod tests {
         let mut unaligned = body.clone();
         unaligned[8] = 1;
         assert!(parse_vmas(&unaligned).unwrap().any(|v| v.is_err()));
+        let mut bad_offset = body.clone();
+        bad_offset[8 + 24] = 1;
+        assert!(parse_vmas(&bad_offset).unwrap().any(|v| v.is_err()));
 
         let mut pages = pages_header(2).to_vec();
         pages.extend_from_slice(&0x1000u64.to_le_bytes());

@@ -6,7 +6,7 @@ insmod popcorn_msg.ko
 wait_peer 0
 wait_peer 2
 for n in 1 2; do
-	move_arrival $n 2
+	move_arrival $n 2 /usr/bin/migtest
 	echo "inside 1: sent pid $moved_pid on to kernel 2"
 done
 check_value /sys/kernel/popcorn/migration/migrated_out 2

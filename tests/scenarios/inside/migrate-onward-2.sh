@@ -5,5 +5,5 @@
 
 insmod popcorn_msg.ko
 wait_peer 0
-move_arrival 2 0
+move_arrival 2 0 /usr/bin/migtest
 echo "inside 2: sent pid $moved_pid home to kernel 0"
