@@ -355,24 +355,9 @@ impl Current {
     pub fn map_file(&self, file: &OpenFile, start: u64, end: u64, exec: bool, offset: u64) -> Result {
         let prot = u64::from(bindings::PROT_READ) | u64::from(exec) * u64::from(bindings::PROT_EXEC);
         let flags = bindings::MAP_PRIVATE | bindings::MAP_FIXED;
-        let len = end.checked_sub(start).ok_or(EINVAL)?;
-        // SAFETY: an open file (invariant of `OpenFile`); a new mapping in
-        // our own process, which takes its own reference to the file.
-        let at = unsafe {
-            bindings::vm_mmap(
-                file.0.as_ptr(),
-                start as c_ulong,
-                len as c_ulong,
-                prot as c_ulong,
-                flags as c_ulong,
-                offset as c_ulong,
-            )
-        };
-        match err_ptr(at as *const c_void) {
-            Some(e) => Err(e),
-            None if at as u64 == start => Ok(()),
-            None => Err(ENOMEM),
-        }
+        // SAFETY: an open file (invariant of `OpenFile`), which the
+        // mapping takes its own reference to.
+        unsafe { mmap_fixed(file.0.as_ptr(), start, end, prot, flags.into(), offset) }
     }
 
     /// Makes `file` the process's executable (`/proc/PID/exe`), once its
@@ -391,23 +376,8 @@ impl Current {
         if grows_down {
             flags |= bindings::MAP_GROWSDOWN;
         }
-        let len = end.checked_sub(start).ok_or(EINVAL)?;
-        // SAFETY: a new mapping in our own process.
-        let at = unsafe {
-            bindings::vm_mmap(
-                core::ptr::null_mut(),
-                start as c_ulong,
-                len as c_ulong,
-                prot as c_ulong,
-                flags as c_ulong,
-                0,
-            )
-        };
-        match err_ptr(at as *const c_void) {
-            Some(e) => Err(e),
-            None if at as u64 == start => Ok(()),
-            None => Err(ENOMEM),
-        }
+        // SAFETY: no file: an anonymous mapping.
+        unsafe { mmap_fixed(core::ptr::null_mut(), start, end, prot, flags.into(), 0) }
     }
 
     /// Maps the vDSO (and its data pages) at `addr`.
@@ -624,6 +594,27 @@ impl Drop for OpenFile {
     fn drop(&mut self) {
         // SAFETY: our reference (invariant), dropped once.
         unsafe { bindings::fput(self.0.as_ptr()) };
+    }
+}
+
+/// Maps `[start, end)` of current's address space exactly there (the
+/// flags include `MAP_FIXED`), from `file` at `offset` or anonymously.
+///
+/// # Safety
+///
+/// `file` is null or an open file the caller holds a reference to for the
+/// call.
+unsafe fn mmap_fixed(file: *mut bindings::file, start: u64, end: u64, prot: u64, flags: u64, offset: u64) -> Result {
+    let len = end.checked_sub(start).ok_or(EINVAL)?;
+    // SAFETY: a new mapping in our own process; `file` as the caller
+    // promises (vm_mmap takes its own reference for the mapping).
+    let at = unsafe {
+        bindings::vm_mmap(file, start as c_ulong, len as c_ulong, prot as c_ulong, flags as c_ulong, offset as c_ulong)
+    };
+    match err_ptr(at as *const c_void) {
+        Some(e) => Err(e),
+        None if at as u64 == start => Ok(()),
+        None => Err(ENOMEM),
     }
 }
 
