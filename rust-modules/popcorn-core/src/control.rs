@@ -200,7 +200,6 @@ impl Snapshot {
                 read_u64(copy, HEARTBEAT_OFFSET.saturating_add(i.saturating_mul(8))).unwrap_or(0);
         }
         let mut message = [0u8; MESSAGE_SIZE];
-        let mut message_len = 0;
         let raw = copy
             .get(MESSAGE_OFFSET..)
             .map_or(&[][..], |m| m.get(..MESSAGE_SIZE).unwrap_or(m));
@@ -214,8 +213,8 @@ impl Snapshot {
             } else {
                 b'?'
             };
-            message_len += 1;
         }
+        let message_len = raw.len().min(MESSAGE_SIZE);
         Snapshot {
             state: Reported::from_raw(read_u32(copy, STATE_OFFSET).unwrap_or(0)),
             cpus,

@@ -75,7 +75,7 @@ impl CpuSet {
         loop {
             let (start, next) = parse_number(input, pos)?;
             let (end, next) = match input.get(next) {
-                Some(b'-') => parse_number(input, next + 1)?,
+                Some(b'-') => parse_number(input, next.saturating_add(1))?,
                 _ => (start, next),
             };
             if end < start {
@@ -88,7 +88,7 @@ impl CpuSet {
             }
             match input.get(next) {
                 None => return Ok(set),
-                Some(b',') => pos = next + 1,
+                Some(b',') => pos = next.saturating_add(1),
                 Some(_) => return Err(ParseError::Junk { at: next }),
             }
         }
@@ -179,10 +179,10 @@ impl Iterator for Ranges<'_> {
     fn next(&mut self) -> Option<(u32, u32)> {
         let start = (self.next..MAX_CPUS as u32).find(|&cpu| self.set.contains(cpu))?;
         let mut end = start;
-        while end + 1 < MAX_CPUS as u32 && self.set.contains(end + 1) {
-            end += 1;
+        while let Some(after) = end.checked_add(1).filter(|&cpu| self.set.contains(cpu)) {
+            end = after;
         }
-        self.next = end + 1;
+        self.next = end.saturating_add(1);
         Some((start, end))
     }
 }
@@ -221,14 +221,14 @@ fn locate(cpu: u32) -> Option<(usize, u64)> {
 fn parse_number(input: &[u8], pos: usize) -> Result<(u32, usize), ParseError> {
     let rest = input.get(pos..).unwrap_or(&[]);
     let mut value: u32 = 0;
-    let mut digits = 0;
+    let mut digits: usize = 0;
     for &digit in rest.iter().take_while(|b| b.is_ascii_digit()) {
         value = value
             .checked_mul(10)
-            .and_then(|v| v.checked_add(u32::from(digit - b'0')))
+            .and_then(|v| v.checked_add(u32::from(digit.saturating_sub(b'0'))))
             .filter(|&v| (v as usize) < MAX_CPUS)
             .ok_or(ParseError::TooLarge { at: pos })?;
-        digits += 1;
+        digits = digits.saturating_add(1);
     }
     if digits == 0 {
         return match rest.first() {
@@ -236,7 +236,7 @@ fn parse_number(input: &[u8], pos: usize) -> Result<(u32, usize), ParseError> {
             Some(_) => Err(ParseError::Junk { at: pos }),
         };
     }
-    Ok((value, pos + digits))
+    Ok((value, pos.saturating_add(digits)))
 }
 
 #[cfg(test)]

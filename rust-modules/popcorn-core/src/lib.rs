@@ -12,9 +12,12 @@
 //! siblings it requires ("Requires: `crate::cpulist`"), and such
 //! dependencies are kept few.
 //!
-//! Code here must not panic on any input, since input comes from users and
-//! from files: no `unwrap`, no slice indexing, checked arithmetic. Tests may
-//! do as they like.
+//! Code here must not panic on any input, since input comes from users,
+//! from files and from other kernels: no `unwrap`, no slice indexing,
+//! checked arithmetic. The crate denies clippy's `arithmetic_side_effects`
+//! and `indexing_slicing` outside tests (`tests/run` runs clippy), since the
+//! kernel builds with overflow checks: an overflowing `+` on a value a peer
+//! wrote is a crash. Tests may do as they like.
 //!
 //! - [`cpulist`]: CPU lists (`0-3,6`).
 //! - [`text`]: formatting into fixed buffers, trimming input.
@@ -37,6 +40,10 @@
 //! - [`migrate`]: task migration's messages.
 
 #![no_std]
+// Clippy only (the kernel includes the files, not this crate root). Where
+// the arithmetic cannot overflow by construction, say why at the site;
+// `wrapping_*` only where wrap-around is the meaning (ring counters).
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects, clippy::indexing_slicing))]
 
 pub mod bootparams;
 pub mod bootreq;

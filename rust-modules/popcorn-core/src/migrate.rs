@@ -163,9 +163,19 @@ impl Header {
     }
 }
 
+/// The offset-in-page bits of an address.
+const PAGE_MASK: u64 = PAGE_SIZE as u64 - 1;
+
 /// Whether `[start, end)` is a page-aligned, non-empty range of user space.
 pub fn user_range_ok(start: u64, end: u64) -> bool {
-    start % PAGE_SIZE as u64 == 0 && end % PAGE_SIZE as u64 == 0 && start < end && end <= USER_END
+    start & PAGE_MASK == 0 && end & PAGE_MASK == 0 && start < end && end <= USER_END
+}
+
+/// Offset of item `i` of `stride` bytes in a table starting at `base`.
+/// Saturates: a saturated offset reads as absent ([`read_u64`] and
+/// [`put`] check bounds), it never wraps to a wrong field.
+fn item_at(base: usize, i: usize, stride: usize) -> usize {
+    base.saturating_add(i.saturating_mul(stride))
 }
 
 /// The process as a whole: identity and memory layout (`Begin`).
@@ -245,7 +255,7 @@ impl Begin {
         put(&mut out, 8, &self.pages.to_le_bytes());
         put(&mut out, 12, &self.xsave_len.to_le_bytes());
         for (i, value) in self.mm.iter().enumerate() {
-            put(&mut out, 16 + i * 8, &value.to_le_bytes());
+            put(&mut out, item_at(16, i, 8), &value.to_le_bytes());
         }
         put(&mut out, 16 + 88, &self.vdso.to_le_bytes());
         put(&mut out, 16 + 96, &self.comm);
@@ -272,7 +282,7 @@ impl Begin {
             ..Begin::default()
         };
         for (i, value) in b.mm.iter_mut().enumerate() {
-            *value = read_u64(body, 16 + i * 8).unwrap_or(0);
+            *value = read_u64(body, item_at(16, i, 8)).unwrap_or(0);
             if *value > USER_END {
                 return Err(WireError::BadAddress(*value));
             }
@@ -289,7 +299,8 @@ impl Begin {
         if b.xsave_len as usize > MAX_XSAVE {
             return Err(WireError::BadCount(b.xsave_len.into()));
         }
-        if b.vdso != 0 && !user_range_ok(b.vdso, b.vdso + PAGE_SIZE as u64) {
+        // The peer chose `vdso`: near 2^64 its end does not exist.
+        if b.vdso != 0 && b.vdso.checked_add(PAGE_SIZE as u64).is_none_or(|end| !user_range_ok(b.vdso, end)) {
             return Err(WireError::BadAddress(b.vdso));
         }
         // A stub's id names its kernel in the upper half.
@@ -356,7 +367,8 @@ impl Vma {
             return Err(WireError::BadCount(vma.flags.into()));
         }
         // A file offset is page aligned and leaves room for the mapping.
-        if vma.offset % PAGE_SIZE as u64 != 0 || vma.offset.checked_add(vma.end - vma.start).is_none() {
+        let fits = vma.end.checked_sub(vma.start).and_then(|len| vma.offset.checked_add(len));
+        if vma.offset & PAGE_MASK != 0 || fits.is_none() {
             return Err(WireError::BadCount(vma.offset));
         }
         Ok(vma)
@@ -391,12 +403,12 @@ pub fn vmas_header(count: u32) -> [u8; 8] {
 pub fn parse_pages(body: &[u8]) -> Result<impl Iterator<Item = Result<(u64, &[u8]), WireError>> + '_, WireError> {
     let (count, rest) = counted(body, 8 + PAGE_SIZE)?;
     let bad = WireError::BadLength { len: body.len() };
-    let (Some(addrs), Some(data)) = (rest.get(..count * 8), rest.get(count * 8..)) else {
+    let Some((addrs, data)) = count.checked_mul(8).and_then(|n| Some((rest.get(..n)?, rest.get(n..)?))) else {
         return Err(bad);
     };
     Ok((0..count).map(move |i| {
-        let addr = read_u64(addrs, i * 8).unwrap_or(u64::MAX);
-        let page = data.get(i * PAGE_SIZE..(i + 1) * PAGE_SIZE);
+        let addr = read_u64(addrs, item_at(0, i, 8)).unwrap_or(u64::MAX);
+        let page = i.checked_mul(PAGE_SIZE).and_then(|from| data.get(from..)?.get(..PAGE_SIZE));
         match page {
             Some(page) if user_range_ok(addr, addr.saturating_add(PAGE_SIZE as u64)) => Ok((addr, page)),
             _ => Err(WireError::BadAddress(addr)),
@@ -414,8 +426,6 @@ pub fn pages_header(count: u32) -> [u8; 8] {
 pub const NR_SIGNALS: usize = 64;
 /// Bytes of [`Signals`] in a `State` message.
 pub const SIGNALS_SIZE: usize = 32 + NR_SIGNALS * 32;
-/// `SIG_IGN`: the largest handler value that is not an address.
-const SIG_IGN: u64 = 1;
 /// `sigaltstack` flags a task may hold: `SS_DISABLE`, `SS_AUTODISARM`.
 const ALTSTACK_FLAGS: u32 = 2 | 1 << 31;
 
@@ -462,12 +472,12 @@ impl Signals {
         put(out, 8, &self.altstack_sp.to_le_bytes());
         put(out, 16, &self.altstack_size.to_le_bytes());
         put(out, 24, &self.altstack_flags.to_le_bytes());
-        for (i, a) in self.actions.iter().enumerate() {
-            let at = 32 + i * 32;
-            put(out, at, &a.handler.to_le_bytes());
-            put(out, at + 8, &a.flags.to_le_bytes());
-            put(out, at + 16, &a.restorer.to_le_bytes());
-            put(out, at + 24, &a.mask.to_le_bytes());
+        let records = out.get_mut(32..).unwrap_or(&mut []).chunks_exact_mut(32);
+        for (a, record) in self.actions.iter().zip(records) {
+            put(record, 0, &a.handler.to_le_bytes());
+            put(record, 8, &a.flags.to_le_bytes());
+            put(record, 16, &a.restorer.to_le_bytes());
+            put(record, 24, &a.mask.to_le_bytes());
         }
     }
 
@@ -490,11 +500,14 @@ impl Signals {
         if s.altstack_size != 0 && s.altstack_sp.checked_add(s.altstack_size).is_none_or(|end| end > USER_END) {
             return Err(WireError::BadAddress(s.altstack_sp));
         }
-        for (i, a) in s.actions.iter_mut().enumerate() {
-            let at = 32 + i * 32;
-            *a = SigAction { handler: word(at), flags: word(at + 8), restorer: word(at + 16), mask: word(at + 24) };
+        // The length is checked: a record for every signal.
+        let records = bytes.get(32..).unwrap_or(&[]).chunks_exact(32);
+        for (a, record) in s.actions.iter_mut().zip(records) {
+            let word = |at| read_u64(record, at).unwrap_or(0);
+            *a = SigAction { handler: word(0), flags: word(8), restorer: word(16), mask: word(24) };
             for addr in [a.handler, a.restorer] {
-                if addr > SIG_IGN && addr >= USER_END {
+                // SIG_DFL, SIG_IGN (below USER_END) or a user address.
+                if addr >= USER_END {
                     return Err(WireError::BadAddress(addr));
                 }
             }
@@ -503,16 +516,17 @@ impl Signals {
     }
 }
 
-/// Bytes of a `State` body with an XSAVE image of `xsave_len` bytes.
+/// Bytes of a `State` body with an XSAVE image of `xsave_len` bytes
+/// (`usize::MAX` if that does not fit: no body is that long).
 pub fn state_size(xsave_len: usize) -> usize {
-    REGS_SIZE + SIGNALS_SIZE + xsave_len
+    (REGS_SIZE + SIGNALS_SIZE).saturating_add(xsave_len)
 }
 
 /// The registers as a `State` message carries them.
 pub fn encode_regs(regs: &[u64; NR_REGS]) -> [u8; REGS_SIZE] {
     let mut out = [0u8; REGS_SIZE];
-    for (i, r) in regs.iter().enumerate() {
-        put(&mut out, i * 8, &r.to_le_bytes());
+    for (r, place) in regs.iter().zip(out.chunks_exact_mut(8)) {
+        place.copy_from_slice(&r.to_le_bytes());
     }
     out
 }
@@ -528,8 +542,8 @@ pub fn parse_state<'a>(
         return Err(WireError::BadLength { len: body.len() });
     }
     let mut regs = [0u64; NR_REGS];
-    for (i, reg) in regs.iter_mut().enumerate() {
-        *reg = read_u64(body, i * 8).unwrap_or(0);
+    for (reg, bytes) in regs.iter_mut().zip(body.chunks_exact(8)) {
+        *reg = read_u64(bytes, 0).unwrap_or(0);
     }
     Signals::parse_into(body.get(REGS_SIZE..REGS_SIZE + SIGNALS_SIZE).unwrap_or(&[]), signals)?;
     Ok((regs, body.get(REGS_SIZE + SIGNALS_SIZE..).unwrap_or(&[])))
@@ -645,7 +659,7 @@ mod tests {
         let mut pages = pages_header(2).to_vec();
         pages.extend_from_slice(&0x1000u64.to_le_bytes());
         pages.extend_from_slice(&USER_END.to_le_bytes());
-        pages.extend(std::iter::repeat(7u8).take(2 * PAGE_SIZE));
+        pages.extend(core::iter::repeat_n(7u8, 2 * PAGE_SIZE));
         let got: Vec<_> = parse_pages(&pages).unwrap().collect();
         assert_eq!(got[0], Ok((0x1000, &[7u8; PAGE_SIZE][..])));
         assert_eq!(got[1], Err(WireError::BadAddress(USER_END)));

@@ -173,8 +173,8 @@ impl NetHeader {
         let csum = if flags & FLAG_CSUM != 0 {
             // The 2-byte checksum field must lie after the Ethernet header
             // and inside the frame.
-            let field_end = usize::from(start) + usize::from(offset) + 2;
-            if usize::from(start) < ETH_HLEN || field_end > frame.len() {
+            let field_end = usize::from(start).checked_add(usize::from(offset)).and_then(|at| at.checked_add(2));
+            if usize::from(start) < ETH_HLEN || field_end.is_none_or(|end| end > frame.len()) {
                 return Err(FrameError::BadChecksum { start, offset });
             }
             Some((start, offset))

@@ -66,12 +66,14 @@ pub fn place(
     init_size: u64,
     initrd_len: u64,
 ) -> Result<Placement, PlacementError> {
-    if !kernel_alignment.is_power_of_two() {
-        return Err(PlacementError::BadAlignment {
-            alignment: kernel_alignment,
-        });
-    }
-    let mask = kernel_alignment - 1;
+    let mask = match kernel_alignment.checked_sub(1) {
+        Some(mask) if kernel_alignment.is_power_of_two() => mask,
+        _ => {
+            return Err(PlacementError::BadAlignment {
+                alignment: kernel_alignment,
+            })
+        }
+    };
     let too_big = PlacementError::DoesNotFit {
         needed: init_size.saturating_add(initrd_len),
         size,

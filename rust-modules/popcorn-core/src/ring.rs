@@ -111,31 +111,41 @@ impl Layout {
 
     /// Bytes the ring takes in the shared window, header included.
     pub fn size(&self) -> usize {
-        RING_HEADER_SIZE + self.slot_area()
+        RING_HEADER_SIZE.saturating_add(self.slot_area())
     }
 
     /// Bytes of the slot area.
     pub fn slot_area(&self) -> usize {
-        // nr_slots <= 2^16, so this is at most 4 MiB.
-        SLOT_SIZE * self.nr_slots as usize
+        // nr_slots <= 2^16, so this is at most 4 MiB (and a power of two).
+        (self.nr_slots as usize).saturating_mul(SLOT_SIZE)
     }
 
     /// Largest payload one frame can carry: the whole ring less the frame
     /// header, and what `len` can say.
     pub fn max_payload(&self) -> usize {
-        (self.slot_area() - FRAME_HEADER_SIZE).min(u16::MAX as usize)
+        self.slot_area().saturating_sub(FRAME_HEADER_SIZE).min(u16::MAX as usize)
     }
 
-    /// Slots a frame with `len` payload bytes takes.
+    /// Slots a frame with `len` payload bytes takes (`u32::MAX`, more
+    /// than any ring has, for a `len` no frame can carry).
     pub fn slots_for(&self, len: usize) -> u32 {
-        let bytes = FRAME_HEADER_SIZE + len;
-        // len <= max_payload, so this fits in u32.
+        let bytes = FRAME_HEADER_SIZE.saturating_add(len);
         u32::try_from(bytes.div_ceil(SLOT_SIZE)).unwrap_or(u32::MAX)
     }
 
     /// Byte offset in the slot area of the slot counter `index`.
     fn slot_offset(&self, index: u32) -> usize {
-        (index & (self.nr_slots - 1)) as usize * SLOT_SIZE
+        // Slot counters run modulo 2^32 and the ring has a power of two
+        // slots (at least 2), so the slot is the counter's low bits.
+        ((index & self.nr_slots.wrapping_sub(1)) as usize).saturating_mul(SLOT_SIZE)
+    }
+
+    /// The position `by` bytes after `offset` in the slot area, wrapping
+    /// at its end. The area's size is a power of two dividing 2^64, so
+    /// wrapping addition then masking is exact modular arithmetic, and the
+    /// result is inside the area whatever the inputs.
+    fn advance(&self, offset: usize, by: usize) -> usize {
+        offset.wrapping_add(by) & self.slot_area().wrapping_sub(1)
     }
 }
 
@@ -337,13 +347,10 @@ impl<M: RingMemory> Sender<M> {
     fn free_slots(&self) -> Result<u32, RingError> {
         let tail = self.mem.load_tail();
         let used = self.head.wrapping_sub(tail);
-        if used > self.layout.nr_slots {
-            return Err(RingError::BadIndexes {
-                head: self.head,
-                tail,
-            });
-        }
-        Ok(self.layout.nr_slots - used)
+        self.layout.nr_slots.checked_sub(used).ok_or(RingError::BadIndexes {
+            head: self.head,
+            tail,
+        })
     }
 
     /// Sends one frame, or fails without writing anything: [`RingError::Full`]
@@ -379,10 +386,10 @@ impl<M: RingMemory> Sender<M> {
         let seq = self.head;
         let start = self.layout.slot_offset(self.head);
         self.write_wrapping(start, &header);
-        let mut offset = (start + FRAME_HEADER_SIZE) % self.layout.slot_area();
+        let mut offset = self.layout.advance(start, FRAME_HEADER_SIZE);
         for part in parts {
             self.write_wrapping(offset, part);
-            offset = (offset + part.len()) % self.layout.slot_area();
+            offset = self.layout.advance(offset, part.len());
         }
         self.head = self.head.wrapping_add(needed);
         self.mem.store_head(self.head);
@@ -395,7 +402,7 @@ impl<M: RingMemory> Sender<M> {
 
     fn write_wrapping(&self, offset: usize, bytes: &[u8]) {
         let area = self.layout.slot_area();
-        let first = bytes.len().min(area - offset);
+        let first = bytes.len().min(area.saturating_sub(offset));
         let (a, b) = bytes.split_at(first);
         if !a.is_empty() {
             self.mem.write_slots(offset, a);
@@ -494,7 +501,7 @@ impl<M: RingMemory> Receiver<M> {
             len: buf_len,
             needed: len,
         })?;
-        self.read_wrapping((start + FRAME_HEADER_SIZE) % self.layout.slot_area(), out);
+        self.read_wrapping(self.layout.advance(start, FRAME_HEADER_SIZE), out);
         self.tail = self.tail.wrapping_add(needed);
         self.mem.store_tail(self.tail);
         Ok(Some(Frame { kind, len, seq }))
@@ -502,7 +509,7 @@ impl<M: RingMemory> Receiver<M> {
 
     fn read_wrapping(&self, offset: usize, out: &mut [u8]) {
         let area = self.layout.slot_area();
-        let first = out.len().min(area - offset);
+        let first = out.len().min(area.saturating_sub(offset));
         let (a, b) = out.split_at_mut(first);
         if !a.is_empty() {
             self.mem.read_slots(offset, a);

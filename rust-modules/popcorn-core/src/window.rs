@@ -209,8 +209,13 @@ impl WindowLayout {
         if to >= KERNEL_SLOTS || to == from {
             return Err(WindowError::BadSlot { slot: to });
         }
-        let index = from * (KERNEL_SLOTS - 1) + if to < from { to } else { to - 1 };
-        Ok(RINGS_OFFSET + index as u64 * self.stride)
+        // Each sender's rings in a row, skipping the ring to itself.
+        let column = if to < from { to } else { to.saturating_sub(1) };
+        from.checked_mul(KERNEL_SLOTS - 1)
+            .and_then(|row| row.checked_add(column))
+            .and_then(|index| (index as u64).checked_mul(self.stride))
+            .and_then(|offset| offset.checked_add(RINGS_OFFSET))
+            .ok_or(WindowError::BadSlot { slot: from })
     }
 }
 
@@ -249,7 +254,7 @@ pub fn check_header(page: &[u8], layout: &WindowLayout) -> Result<(), WindowErro
     for (field, offset, expected) in fields {
         let found = read_u32(page, offset).ok_or(WindowError::Short {
             len: page.len(),
-            needed: offset + 4,
+            needed: offset.saturating_add(4),
         })?;
         if found != expected {
             return Err(WindowError::BadHeader { field, found });
@@ -263,7 +268,9 @@ pub fn entry_offset(slot: usize) -> Result<usize, WindowError> {
     if slot >= KERNEL_SLOTS {
         return Err(WindowError::BadSlot { slot });
     }
-    Ok(TABLE_OFFSET + slot * ENTRY_SIZE)
+    slot.checked_mul(ENTRY_SIZE)
+        .and_then(|offset| offset.checked_add(TABLE_OFFSET))
+        .ok_or(WindowError::BadSlot { slot })
 }
 
 impl KernelEntry {
