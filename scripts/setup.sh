@@ -56,6 +56,8 @@ version_ge "$rustc_version" "$RUSTC_MIN_VERSION" ||
 qemu_version=$(qemu-system-x86_64 --version | sed -n 's/.*version \([0-9.]*\).*/\1/p')
 version_ge "$qemu_version" 7.0 || die "qemu-system-x86_64 $qemu_version is older than 7.0"
 command -v cargo >/dev/null || die "cargo not found; the userspace tools and host tests need it"
+cargo clippy --version >/dev/null 2>&1 ||
+	die "cargo clippy not found; the host tests run it on popcorn-core (rustup component add clippy)"
 ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || die "libclang missing (package libclang-dev)"
 [ -x /bin/busybox ] || die "/bin/busybox missing (package busybox-static)"
 
