@@ -797,7 +797,7 @@ impl Migration {
         // Room for every page it may send, up front: ENOMEM now rather
         // than half-way, and no copying as the buffer grows.
         let pages = begin.pages as usize;
-        let page_data = KVVec::with_capacity(pages * PAGE_SIZE, GFP_KERNEL)?;
+        let page_data = KVVec::with_capacity(pages.checked_mul(PAGE_SIZE).ok_or(EINVAL)?, GFP_KERNEL)?;
         let page_addrs = KVec::with_capacity(pages, GFP_KERNEL)?;
         let incoming = Arc::pin_init(
             pin_init!(Incoming {
@@ -970,7 +970,7 @@ impl Migration {
         // them) and which need the ptrace way (text, read-only data).
         let mut mappings = staged.vmas.iter().zip(from_file.iter()).peekable();
         for (i, &addr) in staged.page_addrs.iter().enumerate() {
-            let page = staged.page_data.get(i * PAGE_SIZE..(i + 1) * PAGE_SIZE).ok_or(EINVAL)?;
+            let page = page_at(&staged.page_data, i).ok_or(EINVAL)?;
             while mappings.next_if(|(v, _)| v.end <= addr).is_some() {}
             let here = mappings.peek().filter(|(v, _)| v.start <= addr);
             if here.is_some_and(|(_, &file)| file) {
@@ -1106,7 +1106,7 @@ fn same_bytes(current: &Current, v: &Vma, staged: &Staged, page: &mut [u8]) -> b
             .page_addrs
             .binary_search(&addr)
             .ok()
-            .and_then(|i| staged.page_data.get(i * PAGE_SIZE..(i + 1) * PAGE_SIZE));
+            .and_then(|i| page_at(&staged.page_data, i));
         let same = match shipped {
             Some(shipped) => shipped == &page[..],
             None => page.iter().all(|&b| b == 0),
@@ -1114,9 +1114,16 @@ fn same_bytes(current: &Current, v: &Vma, staged: &Staged, page: &mut [u8]) -> b
         if !same {
             return false;
         }
-        addr += PAGE_SIZE as u64;
+        let Some(next) = addr.checked_add(PAGE_SIZE as u64) else { return false };
+        addr = next;
     }
     true
+}
+
+/// Page `i` of the pages a peer sent, if it sent that many (checked: `i`
+/// counts what the peer's messages said).
+fn page_at(data: &[u8], i: usize) -> Option<&[u8]> {
+    data.get(i.checked_mul(PAGE_SIZE)?..)?.get(..PAGE_SIZE)
 }
 
 fn stage_vmas(staged: &mut Staged, begin: &Begin, body: &[u8]) -> Result {

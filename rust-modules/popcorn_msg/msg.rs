@@ -296,12 +296,13 @@ impl RingMemory for WindowRing {
         fence(Ordering::SeqCst);
     }
     fn write_slots(&self, offset: usize, bytes: &[u8]) {
-        let at = self.offset + ring::RING_HEADER_SIZE + offset;
-        let _ = self.window.map.write_bytes(at, bytes);
+        // Checked: an offset past the end is dropped like one outside the map.
+        let at = self.offset.checked_add(ring::RING_HEADER_SIZE).and_then(|o| o.checked_add(offset));
+        let _ = at.and_then(|at| self.window.map.write_bytes(at, bytes));
     }
     fn read_slots(&self, offset: usize, out: &mut [u8]) {
-        let at = self.offset + ring::RING_HEADER_SIZE + offset;
-        if self.window.map.read_bytes(at, out).is_none() {
+        let at = self.offset.checked_add(ring::RING_HEADER_SIZE).and_then(|o| o.checked_add(offset));
+        if at.and_then(|at| self.window.map.read_bytes(at, out)).is_none() {
             out.fill(0);
         }
     }
