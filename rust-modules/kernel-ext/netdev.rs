@@ -17,6 +17,13 @@
 //! [`Napi::receive`] (through GRO). The adapter completes the poll when
 //! the driver did less than its budget.
 //!
+//! Transmit queues: a device may have several ([`Config::tx_queues`]);
+//! [`NetDriver::select_queue`] picks one for each frame, and the driver
+//! stops and wakes each on its own ([`NetDev::stop_queue`],
+//! [`NetDev::wake_queue`]), so a queue whose destination cannot take more
+//! holds only its own frames. `ethtool -S` shows each queue's counters
+//! ([`NetDriver::queue_stats`]) and whether it is stopped.
+//!
 //! Offloads: a device registered with [`Config::offloads`] accepts frames
 //! whose checksum is still to be filled in and TCP packets still to be
 //! segmented; [`SkBuff::offload`] says what a frame to send left undone
@@ -25,6 +32,7 @@
 //! memory.
 
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
     bindings,
     error::{code::*, to_result, Result},
@@ -53,7 +61,30 @@ pub trait NetDriver: Send + Sync + Sized + 'static {
     fn poll(&self, dev: &NetDev, napi: &Napi, budget: usize) -> usize;
     /// The device's counters.
     fn stats(&self) -> Stats;
+    /// The transmit queue for `skb` (below [`Config::tx_queues`]; anything
+    /// else means queue 0). Runs where transmit does, before it, without
+    /// the queue's lock.
+    fn select_queue(&self, _dev: &NetDev, _skb: &SkBuff) -> u16 {
+        0
+    }
+    /// Counters of transmit queue `queue`, for `ethtool -S`.
+    fn queue_stats(&self, _queue: u16) -> QueueStats {
+        QueueStats::default()
+    }
 }
+
+/// What `ethtool -S` shows for one transmit queue (besides whether it is
+/// stopped now, which the adapter reads itself).
+#[derive(Default, Clone, Copy)]
+pub struct QueueStats {
+    pub packets: u64,
+    pub dropped: u64,
+    /// Times the driver stopped the queue.
+    pub stops: u64,
+}
+
+/// `ethtool -S` counters per transmit queue, in this order.
+const QUEUE_STAT_NAMES: [&str; 4] = ["packets", "dropped", "stops", "stopped"];
 
 /// The counters `ip -s link` shows.
 #[derive(Default, Clone, Copy)]
@@ -150,37 +181,92 @@ impl NetDev {
         }
     }
 
-    /// Lets the stack queue frames to the device again.
-    pub fn start_queue(&self) {
-        // SAFETY: valid device (invariant).
-        unsafe { bindings::netif_start_queue(self.raw()) }
+    /// Transmit queues the device has ([`Config::tx_queues`]).
+    pub fn tx_queues(&self) -> u16 {
+        // SAFETY: valid device (invariant); set before registration and
+        // never changed here.
+        let n = unsafe { (*self.raw()).real_num_tx_queues };
+        u16::try_from(n).unwrap_or(u16::MAX)
     }
 
-    /// Stops the stack from handing frames to the device.
-    pub fn stop_queue(&self) {
-        // SAFETY: valid device (invariant).
-        unsafe { bindings::netif_stop_queue(self.raw()) }
+    /// Transmit queue `queue`'s state word (`__QUEUE_STATE_*` bits), or
+    /// `None` past the last queue.
+    fn queue_state(&self, queue: u16) -> Option<&AtomicU64> {
+        if queue >= self.tx_queues() {
+            return None;
+        }
+        // SAFETY: valid device (invariant) whose `_tx` array holds
+        // `real_num_tx_queues` (<= `num_tx_queues`) queues, as
+        // netdev_get_tx_queue() indexes it; `state` is an aligned
+        // `unsigned long` (64 bits) that C changes only with atomic bit
+        // operations, so it may be viewed as an atomic while the device
+        // lives.
+        unsafe {
+            let txq = (*self.raw())._tx.add(usize::from(queue));
+            Some(AtomicU64::from_ptr(core::ptr::addr_of_mut!((*txq).state).cast::<u64>()))
+        }
     }
 
-    /// Lets the stack hand frames to the device again after
+    /// Lets the stack hand frames to every transmit queue (`open`).
+    pub fn start_queues(&self) {
+        for queue in 0..self.tx_queues() {
+            if let Some(state) = self.queue_state(queue) {
+                // netif_tx_start_queue(): clear_bit(__QUEUE_STATE_DRV_XOFF).
+                state.fetch_and(!DRV_XOFF, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Stops the stack from handing frames to any transmit queue.
+    pub fn stop_queues(&self) {
+        // SAFETY: valid device (invariant).
+        unsafe { bindings::netif_tx_stop_all_queues(self.raw()) }
+    }
+
+    /// Stops the stack from handing frames to transmit queue `queue` (the
+    /// others go on). Nothing past the last queue.
+    pub fn stop_queue(&self, queue: u16) {
+        let Some(state) = self.queue_state(queue) else {
+            return;
+        };
+        // As netif_tx_stop_queue(): note when (for the stack's watchdog),
+        // then set the bit with an atomic operation, which on x86 is also
+        // the full barrier smp_mb__before_atomic() asks for.
+        // SAFETY: `queue` exists (checked above); `jiffies` is the
+        // kernel's tick counter, read as C's READ_ONCE would;
+        // `trans_start` is written with WRITE_ONCE in C too.
+        unsafe {
+            let txq = (*self.raw())._tx.add(usize::from(queue));
+            let now = core::ptr::addr_of!(bindings::jiffies).read_volatile();
+            core::ptr::addr_of_mut!((*txq).trans_start).write_volatile(now);
+        }
+        state.fetch_or(DRV_XOFF, Ordering::SeqCst);
+    }
+
+    /// Lets the stack hand frames to transmit queue `queue` again after
     /// [`NetDev::stop_queue`], and sends what queued up meanwhile. Any
     /// context; from process context the transmit softirq runs before this
-    /// returns.
-    pub fn wake_queue(&self) {
-        // SAFETY: valid device (invariant); the bottom-half section makes
-        // the raised softirq run at its end instead of whenever ksoftirqd
-        // gets to it.
+    /// returns. Nothing past the last queue.
+    pub fn wake_queue(&self, queue: u16) {
+        if queue >= self.tx_queues() {
+            return;
+        }
+        // SAFETY: valid device (invariant) and one of its queues (checked
+        // above); the bottom-half section makes the raised softirq run at
+        // its end instead of whenever ksoftirqd gets to it.
         unsafe {
+            let txq = (*self.raw())._tx.add(usize::from(queue));
             bindings::local_bh_disable();
-            bindings::netif_wake_queue(self.raw());
+            bindings::netif_tx_wake_queue(txq);
             bindings::local_bh_enable();
         }
     }
 
-    /// Whether the stack's queue to the device is stopped.
-    pub fn queue_stopped(&self) -> bool {
-        // SAFETY: valid device (invariant).
-        unsafe { bindings::netif_queue_stopped(self.raw()) }
+    /// Whether the driver stopped transmit queue `queue` (false past the
+    /// last queue).
+    pub fn queue_stopped(&self, queue: u16) -> bool {
+        self.queue_state(queue)
+            .is_some_and(|state| state.load(Ordering::Relaxed) & DRV_XOFF != 0)
     }
 
     /// Whether the device is up (between `open` and `stop`).
@@ -267,6 +353,9 @@ impl NetDev {
     }
 }
 
+/// `__QUEUE_STATE_DRV_XOFF` as a mask: the driver stopped the queue.
+const DRV_XOFF: u64 = 1 << bindings::netdev_queue_state_t___QUEUE_STATE_DRV_XOFF;
+
 /// A frame the stack handed to the driver; dropped (freed) unless
 /// [`SkBuff::consume`]d.
 ///
@@ -280,6 +369,27 @@ impl SkBuff {
     pub fn len(&self) -> usize {
         // SAFETY: owned skb (invariant).
         unsafe { (*self.0.as_ptr()).len as usize }
+    }
+
+    /// The frame's first bytes: its linear part (the Ethernet header at
+    /// least, for frames the stack sends; possibly empty for others).
+    pub fn head(&self) -> &[u8] {
+        let raw = self.0.as_ptr();
+        // SAFETY: owned or borrowed skb (invariant), not changed while
+        // borrowed: `data` holds `len - data_len` bytes (the linear part).
+        unsafe {
+            let linear = (*raw).len.saturating_sub((*raw).data_len) as usize;
+            if linear == 0 || (*raw).data.is_null() {
+                return &[];
+            }
+            core::slice::from_raw_parts((*raw).data, linear)
+        }
+    }
+
+    /// The transmit queue the stack put this frame on.
+    pub fn queue(&self) -> u16 {
+        // SAFETY: owned skb (invariant); a plain field read.
+        unsafe { (*self.0.as_ptr()).queue_mapping }
     }
 
     /// Copies the whole frame (linear part and fragments) into `out`,
@@ -435,6 +545,7 @@ impl<T: NetDriver> Adapter<T> {
         ndo_open: Some(Self::open),
         ndo_stop: Some(Self::stop),
         ndo_start_xmit: Some(Self::start_xmit),
+        ndo_select_queue: Some(Self::select_queue),
         ndo_get_stats64: Some(Self::get_stats64),
         ndo_set_mac_address: Some(bindings::eth_mac_addr),
         ndo_validate_addr: Some(bindings::eth_validate_addr),
@@ -446,6 +557,9 @@ impl<T: NetDriver> Adapter<T> {
     const ETHTOOL_OPS: bindings::ethtool_ops = bindings::ethtool_ops {
         get_drvinfo: Some(Self::get_drvinfo),
         get_link: Some(bindings::ethtool_op_get_link),
+        get_sset_count: Some(Self::get_sset_count),
+        get_strings: Some(Self::get_strings),
+        get_ethtool_stats: Some(Self::get_ethtool_stats),
         // SAFETY: all-zero is a valid `ethtool_ops`.
         ..unsafe { core::mem::zeroed() }
     };
@@ -517,6 +631,73 @@ impl<T: NetDriver> Adapter<T> {
         bindings::netdev_tx_NETDEV_TX_OK
     }
 
+    unsafe extern "C" fn select_queue(
+        dev: *mut bindings::net_device,
+        skb: *mut bindings::sk_buff,
+        _sb_dev: *mut bindings::net_device,
+    ) -> u16 {
+        // SAFETY: as in `open`.
+        let (drv, netdev) = unsafe { (Self::driver(dev), NetDev(NonNull::new_unchecked(dev))) };
+        let Some(skb) = NonNull::new(skb) else {
+            return 0;
+        };
+        // The skb stays the stack's: borrowed, never dropped here.
+        let skb = core::mem::ManuallyDrop::new(SkBuff(skb));
+        let queue = drv.select_queue(&netdev, &skb);
+        if queue < netdev.tx_queues() {
+            queue
+        } else {
+            0
+        }
+    }
+
+    unsafe extern "C" fn get_sset_count(dev: *mut bindings::net_device, set: c_int) -> c_int {
+        if u32::try_from(set) != Ok(bindings::ethtool_stringset_ETH_SS_STATS) {
+            return crate::errno::eopnotsupp().to_errno();
+        }
+        // SAFETY: as in `open`.
+        let netdev = unsafe { NetDev(NonNull::new_unchecked(dev)) };
+        let count = usize::from(netdev.tx_queues()) * QUEUE_STAT_NAMES.len();
+        c_int::try_from(count).unwrap_or(0)
+    }
+
+    unsafe extern "C" fn get_strings(dev: *mut bindings::net_device, set: u32, data: *mut u8) {
+        if set != bindings::ethtool_stringset_ETH_SS_STATS {
+            return;
+        }
+        // SAFETY: as in `open`.
+        let netdev = unsafe { NetDev(NonNull::new_unchecked(dev)) };
+        let len = bindings::ETH_GSTRING_LEN as usize;
+        let count = usize::from(netdev.tx_queues()) * QUEUE_STAT_NAMES.len();
+        // SAFETY: ethtool hands a buffer of `get_sset_count` strings of
+        // ETH_GSTRING_LEN bytes each, zeroed.
+        let out = unsafe { core::slice::from_raw_parts_mut(data, count * len) };
+        let names = (0..netdev.tx_queues()).flat_map(|q| QUEUE_STAT_NAMES.iter().map(move |n| (q, n)));
+        for (field, (queue, name)) in out.chunks_exact_mut(len).zip(names) {
+            let mut writer = FieldWriter { field, at: 0 };
+            let _ = core::fmt::Write::write_fmt(&mut writer, format_args!("tx_queue_{}_{}", queue, name));
+        }
+    }
+
+    unsafe extern "C" fn get_ethtool_stats(
+        dev: *mut bindings::net_device,
+        _stats: *mut bindings::ethtool_stats,
+        data: *mut u64,
+    ) {
+        // SAFETY: as in `open`.
+        let (drv, netdev) = unsafe { (Self::driver(dev), NetDev(NonNull::new_unchecked(dev))) };
+        let count = usize::from(netdev.tx_queues()) * QUEUE_STAT_NAMES.len();
+        // SAFETY: ethtool hands room for `get_sset_count` values.
+        let out = unsafe { core::slice::from_raw_parts_mut(data, count) };
+        for (queue, values) in (0..netdev.tx_queues()).zip(out.chunks_exact_mut(QUEUE_STAT_NAMES.len())) {
+            let s = drv.queue_stats(queue);
+            let row = [s.packets, s.dropped, s.stops, u64::from(netdev.queue_stopped(queue))];
+            for (value, v) in values.iter_mut().zip(row) {
+                *value = v;
+            }
+        }
+    }
+
     unsafe extern "C" fn get_stats64(
         dev: *mut bindings::net_device,
         out: *mut bindings::rtnl_link_stats64,
@@ -554,6 +735,27 @@ impl<T: NetDriver> Adapter<T> {
     unsafe extern "C" fn setup(dev: *mut bindings::net_device) {
         // SAFETY: `alloc_netdev_mqs` calls this with the new device.
         unsafe { bindings::ether_setup(dev) };
+    }
+}
+
+/// Formats into a fixed C string field, truncated, leaving the last byte
+/// (NUL, the field comes zeroed).
+struct FieldWriter<'a> {
+    field: &'a mut [u8],
+    at: usize,
+}
+
+impl core::fmt::Write for FieldWriter<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let room = self.field.len().saturating_sub(1);
+        for byte in s.bytes() {
+            let Some(slot) = self.field.get_mut(self.at).filter(|_| self.at < room) else {
+                return Err(core::fmt::Error);
+            };
+            *slot = byte;
+            self.at += 1;
+        }
+        Ok(())
     }
 }
 
@@ -599,21 +801,24 @@ pub struct Config<'a> {
     pub offloads: bool,
     /// Largest frame (Ethernet header included) the device can carry.
     pub max_frame: u32,
+    /// Transmit queues (at least 1), chosen by [`NetDriver::select_queue`].
+    pub tx_queues: u16,
 }
 
 impl<T: NetDriver> Registration<T> {
     /// Allocates, sets up and registers the device, carrier off.
     pub fn register(config: &Config<'_>, driver: Arc<T>) -> Result<Self> {
         let priv_size = c_int::try_from(core::mem::size_of::<Private>()).map_err(|_| EINVAL)?;
+        let tx_queues = u32::from(config.tx_queues.max(1));
         // SAFETY: `setup` matches the callback type; the name is
-        // NUL-terminated; one queue each way.
+        // NUL-terminated; `tx_queues` transmit queues, one receive queue.
         let dev = unsafe {
             bindings::alloc_netdev_mqs(
                 priv_size,
                 config.name.as_char_ptr(),
                 bindings::NET_NAME_PREDICTABLE as u8,
                 Some(Adapter::<T>::setup),
-                1,
+                tx_queues,
                 1,
             )
         };

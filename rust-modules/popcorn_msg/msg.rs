@@ -589,6 +589,12 @@ impl MsgLayer {
         self.live_slot(id).is_some()
     }
 
+    /// The table slot of kernel `id` while it is live (popnet gives each
+    /// slot its own transmit queue).
+    pub fn peer_slot(&self, id: u32) -> Option<usize> {
+        self.live_slot(id).map(|(slot, _)| slot)
+    }
+
     fn channel(&self, slot: usize) -> Option<&Arc<Channel>> {
         self.channels.get(slot)?.as_ref()
     }

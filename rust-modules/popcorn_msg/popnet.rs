@@ -10,12 +10,15 @@
 //! header (checksum and segmentation left undone, `netframe.rs`) then the
 //! Ethernet frame, so the MTU is bounded by what one message carries.
 //!
-//! Transmit runs with bottom halves off and never waits. After each frame
-//! to a kernel it makes sure the next one will fit: if not, it stops the
-//! queue and asks the message layer to say when the peer has made room
-//! ([`MsgLayer::want_room`]); the stack holds frames in its qdisc
-//! meanwhile, so TCP sees back-pressure rather than loss. Broadcasts are
-//! best effort (a full ring drops them and counts it).
+//! Transmit runs with bottom halves off and never waits. Each peer's table
+//! slot has its own transmit queue (`netframe::tx_queue` picks it from the
+//! destination MAC), broadcasts one more. After each frame to a kernel the
+//! driver makes sure the next one will fit: if not, it stops that kernel's
+//! queue only and asks the message layer to say when the peer has made
+//! room ([`MsgLayer::want_room`]); the stack holds that kernel's frames in
+//! its qdisc meanwhile, so TCP sees back-pressure rather than loss, and
+//! frames to other kernels go on. Broadcasts are best effort (a full ring
+//! drops that copy and counts it), so their queue never stops.
 //!
 //! Receive: the message layer's receive thread hands each frame to
 //! [`NetLink::on_message`], which checks it (lengths, header, checksum
@@ -23,13 +26,16 @@
 //! at the end of the thread's pass the NAPI poll hands the batch to the
 //! stack through GRO.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use kernel::{alloc::KVec, c_str, new_spinlock, prelude::*, sync::{Arc, SpinLock}};
 
 use crate::lock_bh::SpinLockBh;
 use crate::msg::{log_allowed, From, MsgHandler, MsgLayer, PeerListener, SendMode, FIRST_USER_KIND};
-use crate::netdev::{Config, Napi, NetDev, NetDriver, Offload, Registration, SkBuff, SkbList, Stats, TcpSegmentation};
-use crate::netframe::{dest_of, mac_of, Dest, Gso, GsoKind, NetHeader, ETH_HLEN, HEADER_SIZE};
+use crate::netdev::{
+    Config, Napi, NetDev, NetDriver, Offload, QueueStats, Registration, SkBuff, SkbList, Stats, TcpSegmentation,
+};
+use crate::netframe::{dest_of, mac_of, tx_queue, Dest, Gso, GsoKind, NetHeader, ETH_HLEN, HEADER_SIZE};
+use crate::window::KERNEL_SLOTS;
 
 /// The message kind of popnet frames.
 pub const KIND_NET: u16 = FIRST_USER_KIND + 2;
@@ -40,6 +46,13 @@ const MIN_MTU: u32 = 68;
 /// reached when the stack falls behind; then frames are dropped and
 /// counted, as a NIC's full ring would.
 const RX_QUEUE_MAX: usize = 1024;
+/// The transmit queue of broadcasts, multicasts and frames to nobody,
+/// after one queue per table slot; never stopped.
+const SHARED_QUEUE: u16 = KERNEL_SLOTS as u16;
+/// Transmit queues: one per table slot, then [`SHARED_QUEUE`].
+const TX_QUEUES: usize = KERNEL_SLOTS + 1;
+/// [`TxQueue::waiting_for`] of a queue that waits for no kernel.
+const NOBODY: u32 = u32::MAX;
 
 #[derive(Default)]
 struct Counters {
@@ -51,6 +64,28 @@ struct Counters {
     tx_bytes: AtomicU64,
     tx_dropped: AtomicU64,
     tx_errors: AtomicU64,
+}
+
+/// One transmit queue's counters and what it waits for.
+struct TxQueue {
+    packets: AtomicU64,
+    dropped: AtomicU64,
+    stops: AtomicU64,
+    /// The kernel whose ring had no room when this queue was last
+    /// stopped ([`NOBODY`] before): [`NetLink::room_available`] for that
+    /// kernel wakes it.
+    waiting_for: AtomicU32,
+}
+
+impl TxQueue {
+    const fn new() -> Self {
+        TxQueue {
+            packets: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            stops: AtomicU64::new(0),
+            waiting_for: AtomicU32::new(NOBODY),
+        }
+    }
 }
 
 fn bump(counter: &AtomicU64) {
@@ -71,9 +106,12 @@ pub struct PopNet {
     /// ring, so that several are in flight at once.
     max_tso_frame: usize,
     counters: Counters,
-    /// A frame is copied here before it goes into the ring (transmit is
-    /// serialised by the device's queue lock; this lock only makes that
-    /// visible to Rust).
+    /// Per transmit queue, indexed like the device's.
+    queues: [TxQueue; TX_QUEUES],
+    /// A frame is copied here before it goes into the ring (frames on
+    /// different transmit queues may be sent at once from different CPUs:
+    /// this lock takes them one at a time; it is only ever taken by
+    /// transmit, with bottom halves off).
     #[pin]
     tx_buf: SpinLock<KVec<u8>>,
     /// Received frames for the NAPI poll (taken by the receive thread and
@@ -83,18 +121,30 @@ pub struct PopNet {
 }
 
 impl PopNet {
-    /// After a frame to `id`: stops the queue unless the next frame will
-    /// fit in that kernel's ring; [`NetLink::room_available`] wakes it.
-    fn keep_room(&self, dev: &NetDev, id: u32) {
-        let next = HEADER_SIZE + (ETH_HLEN + dev.mtu() as usize).max(self.max_tso_frame);
-        if self.msg.has_room(id, next) != Ok(false) {
+    /// Bytes the largest next frame takes in a ring.
+    fn next_frame(&self, dev: &NetDev) -> usize {
+        HEADER_SIZE + (ETH_HLEN + dev.mtu() as usize).max(self.max_tso_frame)
+    }
+
+    /// After a frame to `id` on transmit queue `queue`: stops that queue
+    /// unless the next frame will fit in the kernel's ring;
+    /// [`NetLink::room_available`] wakes it.
+    fn keep_room(&self, dev: &NetDev, queue: u16, id: u32) {
+        let Some(counters) = self.queues.get(usize::from(queue)) else {
+            return;
+        };
+        let next = self.next_frame(dev);
+        if queue == SHARED_QUEUE || self.msg.has_room(id, next) != Ok(false) {
             return;
         }
-        dev.stop_queue();
+        // Before stopping, so that an answer finds whom the queue waits for.
+        counters.waiting_for.store(id, Ordering::SeqCst);
+        dev.stop_queue(queue);
+        bump(&counters.stops);
         // Unless room appeared meanwhile, the peer now tells us when it
         // has made some (or the kernel left, which wakes the queue too).
         if self.msg.want_room(id, next) != Ok(false) {
-            dev.wake_queue();
+            dev.wake_queue(queue);
         }
     }
 
@@ -127,19 +177,36 @@ impl NetDriver for PopNet {
 
     fn open(&self, dev: &NetDev) -> Result {
         dev.set_carrier(self.msg.live_peers() > 0);
-        dev.start_queue();
+        dev.start_queues();
         Ok(())
     }
 
     fn stop(&self, dev: &NetDev) {
-        dev.stop_queue();
+        dev.stop_queues();
         // Frames received while going down are not delivered.
         let stale = core::mem::replace(&mut *self.rx_queue.lock(), SkbList::new());
         self.counters.rx_dropped.fetch_add(stale.len() as u64, Ordering::Relaxed);
     }
 
+    fn select_queue(&self, _dev: &NetDev, skb: &SkBuff) -> u16 {
+        tx_queue(dest_of(skb.head()), self.self_id, SHARED_QUEUE, |id| self.msg.peer_slot(id))
+    }
+
+    fn queue_stats(&self, queue: u16) -> QueueStats {
+        let Some(q) = self.queues.get(usize::from(queue)) else {
+            return QueueStats::default();
+        };
+        QueueStats {
+            packets: q.packets.load(Ordering::Relaxed),
+            dropped: q.dropped.load(Ordering::Relaxed),
+            stops: q.stops.load(Ordering::Relaxed),
+        }
+    }
+
     fn transmit(&self, dev: &NetDev, skb: SkBuff) {
         let len = skb.len();
+        let queue = skb.queue();
+        let per_queue = self.queues.get(usize::from(queue));
         let Ok(offload) = skb.offload() else {
             bump(&self.counters.tx_errors);
             return;
@@ -171,13 +238,17 @@ impl NetDriver for PopNet {
             Ok(()) => {
                 bump(&self.counters.tx_packets);
                 self.counters.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
+                per_queue.inspect(|q| bump(&q.packets));
                 skb.consume();
             }
-            Err(_) => bump(&self.counters.tx_dropped),
+            Err(_) => {
+                bump(&self.counters.tx_dropped);
+                per_queue.inspect(|q| bump(&q.dropped));
+            }
         }
         if let Dest::Kernel(id) = dest {
             if id != self.self_id {
-                self.keep_room(dev, id);
+                self.keep_room(dev, queue, id);
             }
         }
     }
@@ -266,14 +337,33 @@ impl PeerListener for NetLink {
     fn peers_changed(&self, live: usize) {
         let dev = self.0.dev();
         dev.set_carrier(live > 0);
-        // The kernel the queue waited for may be the one that left.
-        self.room_available(0);
+        // A kernel a queue waited for may be the one that left (its answer
+        // never comes): wake every stopped queue whose kernel is gone or
+        // has room; the others still get theirs.
+        if !dev.running() {
+            return;
+        }
+        let driver = self.0.driver();
+        let next = driver.next_frame(&dev);
+        for (queue, q) in (0..SHARED_QUEUE).zip(driver.queues.iter()) {
+            let id = q.waiting_for.load(Ordering::SeqCst);
+            if dev.queue_stopped(queue) && driver.msg.has_room(id, next) != Ok(false) {
+                dev.wake_queue(queue);
+            }
+        }
     }
 
-    fn room_available(&self, _id: u32) {
+    fn room_available(&self, id: u32) {
         let dev = self.0.dev();
-        if dev.running() && dev.queue_stopped() {
-            dev.wake_queue();
+        if !dev.running() {
+            return;
+        }
+        // Only the queues that wait for this kernel.
+        let driver = self.0.driver();
+        for (queue, q) in (0..SHARED_QUEUE).zip(driver.queues.iter()) {
+            if q.waiting_for.load(Ordering::SeqCst) == id && dev.queue_stopped(queue) {
+                dev.wake_queue(queue);
+            }
         }
     }
 }
@@ -302,6 +392,7 @@ impl PopNetService {
                 max_frame,
                 max_tso_frame,
                 counters: Counters::default(),
+                queues: [const { TxQueue::new() }; TX_QUEUES],
                 tx_buf <- new_spinlock!(tx_buf),
                 rx_queue <- crate::new_spinlock_bh!(SkbList::new()),
             }),
@@ -314,6 +405,7 @@ impl PopNetService {
             max_mtu,
             offloads: true,
             max_frame: u32::try_from(max_tso_frame).unwrap_or(u32::MAX),
+            tx_queues: TX_QUEUES as u16,
         };
         let registration = Registration::register(&config, driver)?;
         let link = Arc::new(NetLink(registration), GFP_KERNEL)?;

@@ -67,6 +67,23 @@ pub fn dest_of(frame: &[u8]) -> Dest {
     }
 }
 
+/// The transmit queue of a frame to `dest`, sent by kernel `self_id`: a
+/// live kernel's frames go on the queue of its table slot (`slot_of`
+/// says which, `None` once the kernel is gone), so that a kernel whose
+/// ring stays full holds up only its own frames. Broadcast, multicast,
+/// frames to ourselves, to nobody or to a slot past the last queue go on
+/// `shared`, a queue the driver never stops (those frames are sent best
+/// effort, or dropped).
+pub fn tx_queue(dest: Dest, self_id: u32, shared: u16, slot_of: impl FnOnce(u32) -> Option<usize>) -> u16 {
+    match dest {
+        Dest::Kernel(id) if id != self_id => slot_of(id)
+            .and_then(|slot| u16::try_from(slot).ok())
+            .filter(|&queue| queue < shared)
+            .unwrap_or(shared),
+        _ => shared,
+    }
+}
+
 /// Segmentation the receiver's stack is to do (or pass on).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GsoKind {
@@ -220,6 +237,25 @@ mod tests {
         assert_eq!(dest_of(&[0x33, 0x33, 0, 0, 0, 1]), Dest::All);
         assert_eq!(dest_of(&[0x02, 0x50, 0x44, 0, 0, 1]), Dest::Unknown);
         assert_eq!(dest_of(&[0x02, 0x50]), Dest::Unknown);
+    }
+
+    #[test]
+    fn queue_per_peer_slot() {
+        let slots = |id: u32| match id {
+            3 => Some(1),
+            12 => Some(2),
+            99 => Some(70_000),
+            _ => None,
+        };
+        assert_eq!(tx_queue(Dest::Kernel(3), 0, 9, slots), 1);
+        assert_eq!(tx_queue(Dest::Kernel(12), 0, 9, slots), 2);
+        // Gone, ourselves, broadcast, nobody, a slot past the queues.
+        assert_eq!(tx_queue(Dest::Kernel(4), 0, 9, slots), 9);
+        assert_eq!(tx_queue(Dest::Kernel(3), 3, 9, slots), 9);
+        assert_eq!(tx_queue(Dest::All, 0, 9, slots), 9);
+        assert_eq!(tx_queue(Dest::Unknown, 0, 9, slots), 9);
+        assert_eq!(tx_queue(Dest::Kernel(99), 0, 9, slots), 9);
+        assert_eq!(tx_queue(Dest::Kernel(12), 0, 2, slots), 2);
     }
 
     #[test]

@@ -38,3 +38,22 @@ if [ "$id" = 1 ]; then
 	ip -s link show popnet0
 fi
 echo "inside $id: all checks passed"
+
+# The primary's stuck-peer check: kernel 2 becomes a receiver that sleeps
+# 1 s per stress message, so the primary's ring to it stays full while
+# the primary talks to kernel 1. Each says it is ready by taking the
+# address 192.0.2.(id+101).
+if [ "$id" = 2 ]; then
+	echo 1000000 >/sys/kernel/popcorn/msgtest/rx_delay_us
+fi
+ip addr add "192.0.2.$((id + 101))/24" dev popnet0
+if [ "$id" = 2 ]; then
+	# The primary sends 20 stress messages; all arrive once we drain.
+	wait_until 300 "the stress messages never arrived" at_least /sys/kernel/popcorn/msgtest/stress_received 20
+	check_value /sys/kernel/popcorn/msgtest/stress_received 20
+	check_value /sys/kernel/popcorn/msgtest/stress_errors 0
+	echo 0 >/sys/kernel/popcorn/msgtest/rx_delay_us
+	echo "inside 2: drained the stuck ring"
+fi
+# The primary shuts us down.
+while :; do sleep 1; done
