@@ -15,9 +15,14 @@
 # expect ttyS1: inside: crashing in the middle of a transfer
 # expect ttyS0: migrate [0-9]*: sending it to kernel 3 failed
 # expect ttyS0: migtest: all checks passed, exiting with 4
-# allow ttyS1: Kernel panic - not syncing: sysrq triggered crash
-# allow ttyS1: Call Trace:
-# allow ttyS1: ---\[ end Kernel panic
+# allow kernel 1: Kernel panic - not syncing: sysrq triggered crash
+# allow kernel 1: Call Trace:
+# allow kernel 1: ---\[ end Kernel panic
+# allow kernel 3: Kernel panic - not syncing: sysrq triggered crash
+# allow kernel 3: Call Trace:
+# allow kernel 3: ---\[ end Kernel panic
+# allow kernel 0: popcorn_msg: kernel 1 crashed:
+# allow kernel 0: popcorn_msg: kernel 3 crashed:
 . /usr/share/popcorn/lib.sh
 
 insmod popcorn_msg.ko

@@ -8,9 +8,10 @@
 # expect ttyS1: inside: crashing during iperf3
 # expect ttyS1: Kernel panic - not syncing: sysrq triggered crash
 # expect ttyS0: kernel 1 crashed: it panicked
-# allow ttyS1: Kernel panic - not syncing: sysrq triggered crash
-# allow ttyS1: Call Trace:
-# allow ttyS1: ---\[ end Kernel panic
+# allow kernel 1: Kernel panic - not syncing: sysrq triggered crash
+# allow kernel 1: Call Trace:
+# allow kernel 1: ---\[ end Kernel panic
+# allow kernel 0: popcorn_msg: kernel 1 crashed:
 . /usr/share/popcorn/lib.sh
 
 insmod popcorn_msg.ko

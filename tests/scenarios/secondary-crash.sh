@@ -12,11 +12,13 @@
 # expect ttyS1: inside: panicking now
 # expect ttyS1: Kernel panic - not syncing: sysrq triggered crash
 # expect ttyS1: inside: hanging a CPU with interrupts off
-# allow ttyS1: Kernel panic - not syncing: sysrq triggered crash
-# allow ttyS1: Call Trace:
-# allow ttyS1: ---\[ end Kernel panic
-# allow ttyS1: BUG: .*lockup
-# allow ttyS1: WARNING:
+# allow kernel 1: Kernel panic - not syncing: sysrq triggered crash
+# allow kernel 1: Call Trace:
+# allow kernel 1: ---\[ end Kernel panic
+# allow kernel 2: BUG: .*lockup
+# allow kernel 2: WARNING:
+# allow kernel 0: popcorn_msg: kernel 1 crashed:
+# allow kernel 0: popcorn_msg: kernel 2 crashed:
 . /usr/share/popcorn/lib.sh
 
 insmod popcorn_msg.ko

@@ -18,6 +18,7 @@
 # expect ttyS1: inside: all checks passed
 # expect ttyS1: POPCORN-SCENARIO-EXIT: 0
 # expect ttyS1: init: halting
+# allow kernel 0: popcorn_msg: module unloading: .*kernel 14\b
 . /usr/share/popcorn/lib.sh
 
 insmod popcorn_msg.ko
