@@ -34,8 +34,12 @@
 //! until its id is written to `release` (the 16 most recent are kept).
 //!
 //! Writing an id to `shutdown` asks that kernel to power off (it runs
-//! `orderly_poweroff()`), waits for it to stop, and forces it (INIT) after
-//! a timeout. The start, boot, heartbeat and shutdown timeouts are the
+//! `orderly_poweroff()`), waits for it to end, and forces it (INIT) after
+//! a timeout (state `forced`); the write succeeds only if it ended
+//! `stopped`. A boot holds the loader lock only to reserve the CPUs,
+//! partition, boot slot and id and to install the kernel; staging
+//! (partition and low window cleared first) and the start run without it,
+//! so the watcher keeps going meanwhile. The start, boot, heartbeat and shutdown timeouts are the
 //! constants below, sized for QEMU without KVM.
 //!
 //! Errors a writer sees from `boot`: `EINVAL` (malformed request, bad
@@ -46,8 +50,10 @@
 //! bootable bzImage), `EFBIG` (image and initramfs do not fit the
 //! partition), `ETIMEDOUT` (the kernel did not start), `EIO` (the CPU could
 //! not be sent the start IPIs). From `shutdown`: `EINVAL` (not a number),
-//! `ENOENT` (no such running kernel). From `release`: `EINVAL`, `ENOENT`
-//! (no such kernel), `EBUSY` (it still runs: shut it down first).
+//! `ENOENT` (no such running kernel), `EBUSY` (still being started), `EIO`
+//! (it crashed instead of stopping), `ETIMEDOUT` (it was forced). From
+//! `release`: `EINVAL`, `ENOENT` (no such kernel), `EBUSY` (it still runs
+//! or starts: shut it down first).
 
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -746,11 +752,8 @@ impl Loader {
                 if let Some(pool) = state.pool.as_mut() {
                     let _ = pool.release(partition);
                 }
-                // A failed start does not use up an id, unless another
-                // boot took the next one meanwhile.
-                if state.next_id == id.saturating_add(1) {
-                    state.next_id = id;
-                }
+                // Its id stays used: peers saw it announced, and an id
+                // seen again in another slot would confuse their peers/.
                 self.update_pool_free(state);
                 return Err(e);
             }
