@@ -72,12 +72,20 @@ wait_state() {
 	while :; do
 		state=$(cat "$file") || fail "cannot read $file"
 		[ "$state" = "$2" ] && break
-		case $state in stopped | crashed) fail "kernel $1 is $state, expected $2" ;; esac
+		case $state in stopped | crashed | forced) fail "kernel $1 is $state, expected $2" ;; esac
 		[ $waited -lt $((limit * 5)) ] || fail "kernel $1 still $state after $limit s, expected $2"
 		sleep 0.2
 		waited=$((waited + 1))
 	done
 	echo "ok: kernel $1 is $2"
+}
+
+# stop_kernel ID: shut kernel ID down; it must end `stopped` (the write
+# fails when it crashed or had to be forced instead).
+stop_kernel() {
+	echo "$1" >/sys/kernel/popcorn/shutdown ||
+		fail "shutdown $1 failed: kernel $1 is $(cat /sys/kernel/popcorn/kernels/$1/state)"
+	check_value /sys/kernel/popcorn/kernels/$1/state stopped
 }
 
 # check_reclaimed TOTAL [ONLINE]: the CPUs ONLINE (default 0-3) are online

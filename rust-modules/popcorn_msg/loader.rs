@@ -34,8 +34,12 @@
 //! until its id is written to `release` (the 16 most recent are kept).
 //!
 //! Writing an id to `shutdown` asks that kernel to power off (it runs
-//! `orderly_poweroff()`), waits for it to stop, and forces it (INIT) after
-//! a timeout. The start, boot, heartbeat and shutdown timeouts are the
+//! `orderly_poweroff()`), waits for it to end, and forces it (INIT) after
+//! a timeout (state `forced`); the write succeeds only if it ended
+//! `stopped`. A boot holds the loader lock only to reserve the CPUs,
+//! partition, boot slot and id and to install the kernel; staging
+//! (partition and low window cleared first) and the start run without it,
+//! so the watcher keeps going meanwhile. The start, boot, heartbeat and shutdown timeouts are the
 //! constants below, sized for QEMU without KVM.
 //!
 //! Errors a writer sees from `boot`: `EINVAL` (malformed request, bad
@@ -46,8 +50,10 @@
 //! bootable bzImage), `EFBIG` (image and initramfs do not fit the
 //! partition), `ETIMEDOUT` (the kernel did not start), `EIO` (the CPU could
 //! not be sent the start IPIs). From `shutdown`: `EINVAL` (not a number),
-//! `ENOENT` (no such running kernel). From `release`: `EINVAL`, `ENOENT`
-//! (no such kernel), `EBUSY` (it still runs: shut it down first).
+//! `ENOENT` (no such running kernel), `EBUSY` (still being started), `EIO`
+//! (it crashed instead of stopping), `ETIMEDOUT` (it was forced). From
+//! `release`: `EINVAL`, `ENOENT` (no such kernel), `EBUSY` (it still runs
+//! or starts: shut it down first).
 
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -173,6 +179,9 @@ enum Lifecycle {
     Stopping = 3,
     Stopped = 4,
     Crashed = 5,
+    /// Did not stop when asked within the shutdown timeout, or was still
+    /// running when the module was unloaded: ended with INIT.
+    Forced = 6,
 }
 
 impl Lifecycle {
@@ -183,6 +192,7 @@ impl Lifecycle {
             Lifecycle::Stopping => "stopping",
             Lifecycle::Stopped => "stopped",
             Lifecycle::Crashed => "crashed",
+            Lifecycle::Forced => "forced",
         }
     }
 
@@ -192,12 +202,9 @@ impl Lifecycle {
             3 => Lifecycle::Stopping,
             4 => Lifecycle::Stopped,
             5 => Lifecycle::Crashed,
+            6 => Lifecycle::Forced,
             _ => Lifecycle::Booting,
         }
-    }
-
-    fn has_ended(self) -> bool {
-        matches!(self, Lifecycle::Stopped | Lifecycle::Crashed)
     }
 }
 
@@ -260,18 +267,32 @@ struct LoaderState {
     /// `Secondary` is about 1 KiB, and the whole state is built on the
     /// (16 KiB) stack before it moves into its mutex.
     slots: [Option<KBox<Secondary>>; MAX_LOW_WINDOWS],
+    /// The id of the kernel being started in each boot slot: the slot, its
+    /// partition (cut from the pool) and its CPUs (owned) are reserved
+    /// while `boot` stages and starts it without this lock.
+    starting: [Option<u32>; MAX_LOW_WINDOWS],
     /// Kernels that ended, kept for their `state`.
     ended: [Option<Entry>; MAX_ENDED],
     next_id: u32,
 }
 
 /// Everything the control files act on.
+///
+/// Locks: `state` guards the slots, the pool, the ended entries and the
+/// next id; it is held only for short steps (reserving, installing or
+/// ending a kernel, one look by the watcher), never while a boot copies
+/// files or waits for the new kernel, so the watcher keeps judging the
+/// other kernels meanwhile. `start` serialises announcing a kernel to the
+/// message layer and starting it through the one trampoline page; it is
+/// never held together with `state` (neither is taken under the other).
 #[pin_data(PinnedDrop)]
 pub(crate) struct Loader {
     reservation: Option<Reservation>,
     cpus: CpuOwnership,
     #[pin]
     state: Mutex<LoaderState>,
+    #[pin]
+    start: Mutex<()>,
     /// Mirror of the pool's free bytes, updated under `state`.
     pool_free: AtomicU64,
     debug_root: Option<DebugfsDir>,
@@ -334,6 +355,14 @@ fn copy_to(mapping: &mut PhysMapping, region: u64, dest: u64, src: &[u8]) -> Res
     Ok(())
 }
 
+/// What `reserve` set aside for a kernel being started.
+struct Reserved {
+    id: u32,
+    slot_index: usize,
+    partition: Partition,
+    placement: Placement,
+}
+
 /// Everything a new kernel's memory holds, prepared before writing.
 struct StageInputs<'a> {
     id: u32,
@@ -365,6 +394,9 @@ fn write_memory(inputs: &StageInputs<'_>) -> Result<(KVec<u8>, u64)> {
     // SAFETY: the partition was just cut from the pool, which the primary
     // reserved at boot; nothing else uses it until the secondary starts.
     let mut part = unsafe { PhysMapping::new(partition.base, part_len)? };
+    // Scrubbed before each use: the new kernel must not see what the
+    // previous one (crashed, forced or stopped) left here.
+    part.as_mut_slice().fill(0);
     let payload = inputs.bz.payload(inputs.image).ok_or(ENOEXEC)?;
     copy_to(&mut part, partition.base, placement.kernel, payload)?;
     copy_to(
@@ -374,12 +406,18 @@ fn write_memory(inputs: &StageInputs<'_>) -> Result<(KVec<u8>, u64)> {
         inputs.initrd,
     )?;
     drop(part);
+    let window_len = usize::try_from(inputs.low_window.size).map_err(too_big)?;
+    // SAFETY: the low window is reserved at boot and belongs to this
+    // kernel's boot slot, which is reserved for it under the loader lock.
+    let mut window = unsafe { PhysMapping::new(inputs.low_window.base, window_len)? };
+    window.as_mut_slice().fill(0);
+    drop(window);
 
     // The boot slot in the shared window.
     let slot_len = usize::try_from(shared::BOOT_SLOT_SIZE).map_err(too_big)?;
     // SAFETY: the slot belongs to this kernel alone (its low-window index
-    // is marked used under the loader lock) and lies in the reserved shared
-    // window.
+    // is marked starting under the loader lock) and lies in the reserved
+    // shared window.
     let mut slot_map = unsafe { PhysMapping::new(slot.base, slot_len)? };
     let slot_bytes = slot_map.as_mut_slice();
     slot_bytes.fill(0);
@@ -570,9 +608,11 @@ impl Loader {
                 state <- new_mutex!(LoaderState {
                     pool,
                     slots: [const { None }; MAX_LOW_WINDOWS],
+                    starting: [None; MAX_LOW_WINDOWS],
                     ended: [const { None }; MAX_ENDED],
                     next_id: 1,
                 }),
+                start <- new_mutex!(()),
                 pool_free: AtomicU64::new(pool_free),
                 debug_root,
                 kernels,
@@ -667,50 +707,21 @@ impl Loader {
                     )
                 })?;
 
-        let mut guard = self.state.lock();
-        let state = &mut *guard;
-        let windows = reservation.low_windows().count();
-        let slot_index = state
-            .slots
-            .iter()
-            .take(windows)
-            .position(Option::is_none)
-            .ok_or_else(|| refuse!(ENOSPC, "all {} low-memory windows are in use", windows))?;
-        let free_slots = state
-            .slots
-            .iter()
-            .take(windows)
-            .filter(|s| s.is_none())
-            .count();
-        let low_window = reservation.low_windows().nth(slot_index).ok_or(EINVAL)?;
+        // Reserve a slot, a partition, the CPUs and an id under the lock
+        // (quick); stage and start without it (up to a minute).
+        let reserved = self.reserve(&reservation, &request, &bz, &initrd)?;
+        let Reserved {
+            id,
+            slot_index,
+            partition,
+            placement,
+        } = reserved;
+        let low_window = reservation.low_windows().nth(slot_index).ok_or(EINVAL);
         let console = *CONSOLE_PORTS.get(slot_index).unwrap_or(&CONSOLE_PORTS[0]);
         let slot = shared::boot_slot(reservation.shared.base, reservation.shared.size, slot_index)
-            .map_err(|e| refuse!(EINVAL, "shared window: {}", e))?;
-        let pool = state.pool.as_mut().ok_or(ENOMEM)?;
-        let size = request
-            .mem
-            .unwrap_or_else(|| pool.default_share(free_slots));
-        if size < MIN_PARTITION || size % PARTITION_ALIGN != 0 {
-            return Err(refuse!(
-                EINVAL,
-                "mem={} must be at least 64M and a multiple of 2M",
-                DisplaySize(size)
-            ));
-        }
-        let partition = pool
-            .allocate(size)
-            .map_err(|e| refuse!(ENOMEM, "mem={}: {}", DisplaySize(size), e))?;
-        let id = state.next_id;
-
-        let placement = place(
-            partition.base,
-            partition.size,
-            u64::from(bz.kernel_alignment()),
-            u64::from(bz.init_size()),
-            u64::try_from(initrd.as_slice().len()).unwrap_or(u64::MAX),
-        );
-        let started = match placement {
-            Ok(placement) => self.stage_and_start(
+            .map_err(|e| refuse!(EINVAL, "shared window: {}", e));
+        let started = match (low_window, slot) {
+            (Ok(low_window), Ok(slot)) => self.record_and_start(
                 &reservation,
                 &StageInputs {
                     id,
@@ -726,18 +737,27 @@ impl Loader {
                     console,
                 },
             ),
-            Err(e) => Err(refuse!(EFBIG, "mem={}: {}", DisplaySize(partition.size), e)),
+            (Err(e), _) | (_, Err(e)) => Err(e),
         };
+
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        if let Some(starting) = state.starting.get_mut(slot_index) {
+            *starting = None;
+        }
         let secondary = match started {
             Ok(secondary) => secondary,
             Err(e) => {
+                self.reclaim_cpus(&request.cpus);
                 if let Some(pool) = state.pool.as_mut() {
                     let _ = pool.release(partition);
                 }
+                // Its id stays used: peers saw it announced, and an id
+                // seen again in another slot would confuse their peers/.
+                self.update_pool_free(state);
                 return Err(e);
             }
         };
-        state.next_id = id.saturating_add(1);
         pr_info!(
             "kernel {} started: cpus {}, mem {} at {:#x}, slot {}, console {}\n",
             id,
@@ -747,24 +767,86 @@ impl Loader {
             slot_index,
             console.1
         );
-        self.update_pool_free(state);
         if let Some(entry) = state.slots.get_mut(slot_index) {
             *entry = Some(secondary);
         }
         Ok(())
     }
 
-    /// Takes the CPUs, fills the memory and starts the kernel; on failure
-    /// stops the CPUs again and gives them back.
-    fn stage_and_start(
+    /// Under the loader lock: checks the CPUs again, picks a free boot
+    /// slot, cuts the partition from the pool, places the image in it,
+    /// takes the CPUs offline and marks the slot as starting. Undone
+    /// completely on error.
+    fn reserve(
         &self,
         reservation: &Reservation,
-        inputs: &StageInputs<'_>,
-    ) -> Result<KBox<Secondary>> {
-        let cpus = &inputs.request.cpus;
-        self.cpus.take(cpus)?;
-        self.record_and_start(reservation, inputs).inspect_err(|_| {
-            self.reclaim_cpus(cpus);
+        request: &BootRequest<'_>,
+        bz: &BzImage,
+        initrd: &FileContents,
+    ) -> Result<Reserved> {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        // Another boot may have taken them since the first check.
+        self.check_cpus(&request.cpus)?;
+        let windows = reservation.low_windows().count();
+        let is_free = |(kernel, starting): (&Option<KBox<Secondary>>, &Option<u32>)| {
+            kernel.is_none() && starting.is_none()
+        };
+        let slot_index = state
+            .slots
+            .iter()
+            .zip(state.starting.iter())
+            .take(windows)
+            .position(is_free)
+            .ok_or_else(|| refuse!(ENOSPC, "all {} low-memory windows are in use", windows))?;
+        let free_slots = state
+            .slots
+            .iter()
+            .zip(state.starting.iter())
+            .take(windows)
+            .filter(|&s| is_free(s))
+            .count();
+        let pool = state.pool.as_mut().ok_or(ENOMEM)?;
+        let size = request
+            .mem
+            .unwrap_or_else(|| pool.default_share(free_slots));
+        if size < MIN_PARTITION || size % PARTITION_ALIGN != 0 {
+            return Err(refuse!(
+                EINVAL,
+                "mem={} must be at least 64M and a multiple of 2M",
+                DisplaySize(size)
+            ));
+        }
+        let partition = pool
+            .allocate(size)
+            .map_err(|e| refuse!(ENOMEM, "mem={}: {}", DisplaySize(size), e))?;
+        let placed = place(
+            partition.base,
+            partition.size,
+            u64::from(bz.kernel_alignment()),
+            u64::from(bz.init_size()),
+            u64::try_from(initrd.as_slice().len()).unwrap_or(u64::MAX),
+        )
+        .map_err(|e| refuse!(EFBIG, "mem={}: {}", DisplaySize(partition.size), e))
+        .and_then(|placement| self.cpus.take(&request.cpus).map(|()| placement));
+        let placement = match placed {
+            Ok(placement) => placement,
+            Err(e) => {
+                let _ = pool.release(partition);
+                return Err(e);
+            }
+        };
+        let id = state.next_id;
+        state.next_id = id.saturating_add(1);
+        if let Some(starting) = state.starting.get_mut(slot_index) {
+            *starting = Some(id);
+        }
+        self.update_pool_free(state);
+        Ok(Reserved {
+            id,
+            slot_index,
+            partition,
+            placement,
         })
     }
 
@@ -788,7 +870,7 @@ impl Loader {
         let entry = self.new_entry(inputs, layout)?;
         let control_len = usize::try_from(shared::CONTROL_MAX).map_err(|_| EINVAL)?;
         // SAFETY: the control page is in this kernel's boot slot, which is
-        // its alone (its low-window index is taken under the loader lock);
+        // its alone (its low-window index is reserved under the loader lock);
         // once the kernel runs, only the volatile accessors touch it.
         let control = unsafe { PhysMapping::new(inputs.slot.control, control_len)? };
         let nr_cpus = inputs.request.cpus.len();
@@ -806,6 +888,9 @@ impl Loader {
             },
             GFP_KERNEL,
         )?;
+        // One start at a time (the trampoline page is shared); the loader
+        // lock is not held, so the watcher goes on meanwhile.
+        let _start = self.start.lock();
         // The message layer's table gets the kernel (and fresh rings to it)
         // before it runs, so it finds itself there when its module loads.
         let msg_slot = inputs.slot.index + 1;
@@ -845,7 +930,8 @@ impl Loader {
         let page = reservation.trampoline;
         trampoline::sipi_vector(page).map_err(|e| refuse!(EINVAL, "{}", e))?;
         // SAFETY: the trampoline page was reserved at boot for this; the
-        // loader lock serialises starts, the only users of the page.
+        // start lock (held by the caller) serialises starts, the only users
+        // of the page.
         let mut tramp = unsafe { PhysMapping::new(page, trampoline::PAGE_SIZE)? };
         let entry = inputs
             .placement
@@ -1041,7 +1127,7 @@ impl Loader {
                             id,
                             SHUTDOWN_TIMEOUT_MS / 1000
                         );
-                        end = Some(Lifecycle::Stopped);
+                        end = Some(Lifecycle::Forced);
                     }
                 }
             }
@@ -1056,6 +1142,10 @@ impl Loader {
         let id = parse_id(input, "shutdown")?;
         let status = {
             let mut state = self.state.lock();
+            if state.starting.contains(&Some(id)) {
+                pr_err!("shutdown refused: kernel {} is still being started\n", id);
+                return Err(EBUSY);
+            }
             let secondary = state
                 .slots
                 .iter_mut()
@@ -1078,21 +1168,30 @@ impl Loader {
         };
         // The watcher ends it, forcing it after SHUTDOWN_TIMEOUT_MS.
         let asked = monotonic_ms();
-        while !status.get().has_ended() {
+        loop {
+            match status.get() {
+                Lifecycle::Stopped => return Ok(()),
+                // The watcher's lines said why; the writer learns that the
+                // kernel did not stop cleanly.
+                Lifecycle::Crashed => return Err(EIO),
+                Lifecycle::Forced => return Err(errno::etimedout()),
+                Lifecycle::Booting | Lifecycle::Running | Lifecycle::Stopping => {}
+            }
             if monotonic_ms().saturating_sub(asked) > SHUTDOWN_TIMEOUT_MS + 10_000 {
                 pr_err!("kernel {}: shutdown did not complete\n", id);
                 return Err(errno::etimedout());
             }
             sleep_ms(100);
         }
-        Ok(())
     }
 
     /// Handles a write to `release`: forgets an ended kernel.
     fn release(&self, input: &[u8]) -> Result {
         let id = parse_id(input, "release")?;
         let mut state = self.state.lock();
-        if state.slots.iter().flatten().any(|k| k.entry.id == id) {
+        if state.slots.iter().flatten().any(|k| k.entry.id == id)
+            || state.starting.contains(&Some(id))
+        {
             pr_err!(
                 "release refused: kernel {} is running; write its id to shutdown first\n",
                 id
@@ -1134,7 +1233,7 @@ impl PinnedDrop for Loader {
         for slot in 0..MAX_LOW_WINDOWS {
             if let Some(id) = state.slots.get(slot).and_then(Option::as_ref).map(|k| k.entry.id) {
                 pr_warn!("module unloading: stopping kernel {} by force\n", id);
-                self.end_kernel(&mut state, slot, Lifecycle::Stopped);
+                self.end_kernel(&mut state, slot, Lifecycle::Forced);
             }
         }
     }

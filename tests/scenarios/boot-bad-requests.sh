@@ -49,7 +49,7 @@ check_fails "Invalid argument" write_to /sys/kernel/popcorn/release ""
 check_fails "Device or resource busy" write_to /sys/kernel/popcorn/release 1
 check_fails "No such file or directory" write_to /sys/kernel/popcorn/shutdown 9
 check_fails "Invalid argument" write_to /sys/kernel/popcorn/shutdown x
-for id in $(secondary_ids); do echo "$id" >/sys/kernel/popcorn/shutdown; done
+for id in $(secondary_ids); do stop_kernel "$id"; done
 for id in $(secondary_ids); do echo "$id" >/sys/kernel/popcorn/release; done
 
 # Nothing changed.

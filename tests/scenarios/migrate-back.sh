@@ -42,7 +42,7 @@ wait $pid || status=$?
 check_value /sys/kernel/popcorn/migration/migrated_out 2
 check_value /sys/kernel/popcorn/migration/migrated_in 1
 echo "ok: exit status 9 from kernel 2"
-echo 2 >/sys/kernel/popcorn/shutdown
+stop_kernel 2
 wait_state 1 stopped 120
 rmmod popcorn_msg
 echo "migrate-back: all checks passed"

@@ -96,6 +96,6 @@ wait || true
 echo "ok: refusals left the processes running"
 check_value /sys/kernel/popcorn/migration/migrated_out 3
 
-echo 1 >/sys/kernel/popcorn/shutdown
+stop_kernel 1
 rmmod popcorn_msg
 echo "migrate-basic: all checks passed"

@@ -49,7 +49,7 @@ status=0
 wait $pid || status=$?
 [ "$status" = 3 ] || fail "after the crash a migrated process ended with $status, not 3"
 echo "ok: a new kernel takes migrated processes"
-echo 2 >/sys/kernel/popcorn/shutdown
+stop_kernel 2
 wait_state 2 stopped 120
 
 boot_request "cpus=2-3 mem=512M initrd=/extra/midway.cpio.gz"

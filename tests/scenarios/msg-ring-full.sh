@@ -34,6 +34,6 @@ dropped=$(cat /sys/kernel/popcorn/peers/1/dropped)
 [ "$dropped" -gt 0 ] || fail "best effort into a full ring dropped nothing"
 echo "ok: best effort dropped $dropped of 3000 messages and said so"
 echo wait >/sys/kernel/popcorn/msgtest/stress_mode
-echo 1 >/sys/kernel/popcorn/shutdown
+stop_kernel 1
 rmmod popcorn_msg
 echo "msg-ring-full: all checks passed"

@@ -44,7 +44,7 @@ wait_until 60 "no carrier with kernel 2 live" grep -q 1 /sys/class/net/popnet0/c
 wait_until 120 "192.0.2.3 never answered" ping -n -c 1 -W 1 192.0.2.3
 ping -n -c 3 -i 0.2 192.0.2.3
 echo "ok: the new kernel answers"
-echo 2 >/sys/kernel/popcorn/shutdown
+stop_kernel 2
 ip link set popnet0 down
 rmmod popcorn_msg
 echo "popnet-crash: all checks passed"

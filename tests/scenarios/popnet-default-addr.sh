@@ -14,13 +14,13 @@ boot_request 'cpus=2-3 mem=256M cmdline="popnet.addr=192.0.2.77/24"'
 wait_peer 1
 wait_until 120 "192.0.2.77 never answered" ping -n -c 1 -W 1 192.0.2.77
 echo "ok: kernel 1 answers as 192.0.2.77"
-echo 1 >/sys/kernel/popcorn/shutdown
+stop_kernel 1
 boot_request "cpus=2-3 mem=256M"
 wait_peer 2
 wait_until 120 "192.0.2.3 never answered" ping -n -c 1 -W 1 192.0.2.3
 echo "ok: kernel 2 answers as 192.0.2.3"
 ping -n -c 3 -i 0.2 192.0.2.3
-echo 2 >/sys/kernel/popcorn/shutdown
+stop_kernel 2
 ip link set popnet0 down
 rmmod popcorn_msg
 echo "popnet-default-addr: all checks passed"

@@ -18,7 +18,8 @@
 # expect ttyS1: inside: all checks passed
 # expect ttyS1: POPCORN-SCENARIO-EXIT: 0
 # expect ttyS1: init: halting
-# allow kernel 0: popcorn_msg: module unloading: .*kernel 14\b
+# allow kernel 0: popcorn_msg: module unloading: stopping kernel 14 by force
+# allow kernel 0: popcorn_msg: kernel 14 forced
 . /usr/share/popcorn/lib.sh
 
 insmod popcorn_msg.ko
@@ -71,7 +72,7 @@ check_absent /sys/kernel/debug/popcorn/1
 boot_request cpus=2-3
 wait_state 2 running
 check_fails "Device or resource busy" write_to /sys/kernel/popcorn/release 2
-echo 2 >/sys/kernel/popcorn/shutdown
+stop_kernel 2
 check_value /sys/kernel/popcorn/kernels/2/state stopped
 check_reclaimed "$total"
 check_fails "No such file or directory" write_to /sys/kernel/popcorn/shutdown 2
@@ -113,6 +114,9 @@ check_fails "No such file or directory" popcornctl release 13
 popcornctl boot 3 >/dev/null
 wait_state 14 running
 rmmod popcorn_msg
+dmesg | grep -q 'popcorn_msg: kernel 14 forced: CPUs 3 back online' ||
+	fail "rmmod did not record kernel 14 as forced"
+echo "ok: rmmod ended kernel 14 as forced"
 check_value /sys/devices/system/cpu/online 0-3
 insmod popcorn_msg.ko
 check_value /sys/kernel/popcorn/pool/free_bytes "$total"

@@ -33,7 +33,7 @@ check_value /sys/kernel/popcorn/pool/free_bytes $((total - (768 << 20)))
 popcornctl status
 
 # Stopping kernel 2 leaves 1 and 3 running, heartbeats and all.
-echo 2 >/sys/kernel/popcorn/shutdown
+stop_kernel 2
 check_value /sys/kernel/popcorn/kernels/2/state stopped
 check_value /sys/devices/system/cpu/online 0-1,4-5
 sleep 15

@@ -258,6 +258,8 @@ pub enum CrashCause {
     Hung { cpu: usize, silent_ms: u64 },
     /// Its `state` holds a value no kernel writes.
     CorruptState { raw: u32 },
+    /// CPU `cpu`'s `cpu_state` holds a value no CPU writes.
+    CorruptCpuState { cpu: usize, raw: u8 },
 }
 
 impl fmt::Display for CrashCause {
@@ -275,6 +277,9 @@ impl fmt::Display for CrashCause {
             }
             CrashCause::CorruptState { raw } => {
                 write!(f, "its control page holds the unknown state {raw:#x}")
+            }
+            CrashCause::CorruptCpuState { cpu, raw } => {
+                write!(f, "its CPU #{cpu} reports the unknown state {raw:#x}")
             }
         }
     }
@@ -362,6 +367,9 @@ impl Watch {
         for (cpu, ((report, &beat), ((last_beat, last_change), last_report))) in
             cpus.zip(memory).enumerate()
         {
+            if let CpuReport::Invalid(raw) = *report {
+                return Verdict::Crashed(CrashCause::CorruptCpuState { cpu, raw });
+            }
             let newly_online = *last_report != CpuReport::Online;
             *last_report = *report;
             if *report != CpuReport::Online || beat != *last_beat || newly_online {
@@ -556,6 +564,29 @@ mod tests {
     }
 
     #[test]
+    fn a_cpu_in_an_unknown_state_owes_heartbeats() {
+        // Regression: a CPU byte no CPU writes was treated like an offline
+        // CPU, so a secondary could stop beating and never be caught.
+        let mut w = Watch::new(0, TIMEOUTS);
+        let ok = Snapshot::parse(&page(2, &[(1, 1), (1, 1)]), 2);
+        assert_eq!(w.assess(0, &ok), Verdict::Running);
+        let bad = Snapshot::parse(&page(2, &[(1, 2), (0x77, 1)]), 2);
+        assert_eq!(
+            w.assess(100, &bad),
+            Verdict::Crashed(CrashCause::CorruptCpuState { cpu: 1, raw: 0x77 })
+        );
+        // Also while stopping, and however long it has been quiet.
+        let mut w = Watch::new(0, TIMEOUTS);
+        let bad = Snapshot::parse(&page(3, &[(0xff, 1), (1, 1)]), 2);
+        for now in [0, 4_000, 60_000] {
+            assert_eq!(
+                w.assess(now, &bad),
+                Verdict::Crashed(CrashCause::CorruptCpuState { cpu: 0, raw: 0xff })
+            );
+        }
+    }
+
+    #[test]
     fn a_slow_boot_is_not_a_hang() {
         // Running 14 s after the start, CPUs online but not beaten yet.
         let mut w = Watch::new(0, TIMEOUTS);
@@ -593,6 +624,10 @@ mod tests {
                 }
                 .to_string(),
                 "it did not finish booting in time (last state: Nothing)",
+            ),
+            (
+                CrashCause::CorruptCpuState { cpu: 1, raw: 0x77 }.to_string(),
+                "its CPU #1 reports the unknown state 0x77",
             ),
             (
                 ControlError::TooShort { len: 4 }.to_string(),

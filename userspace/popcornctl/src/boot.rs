@@ -74,12 +74,45 @@ pub fn boot(root: &Path, args: &BootArgs) -> io::Result<Option<u32>> {
     Ok(after.difference(&before).next().copied())
 }
 
-/// Stops kernel `id` (the write returns once it has stopped); returns the
-/// state it ended in, `stopped` or `crashed`.
-pub fn shutdown(root: &Path, id: u32) -> io::Result<String> {
-    write_control(&root.join("shutdown"), &id.to_string())?;
-    let state = fs::read_to_string(root.join("kernels").join(id.to_string()).join("state"))?;
-    Ok(state.trim_end().to_owned())
+/// A shutdown that did not end in `stopped`: the state the kernel ended in
+/// (`crashed`, `forced`; `None` if it cannot be read) and the error.
+#[derive(Debug)]
+pub struct ShutdownError {
+    pub state: Option<String>,
+    pub error: io::Error,
+}
+
+impl std::fmt::Display for ShutdownError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.state {
+            Some(state) => write!(f, "it ended {state}, not stopped ({})", self.error),
+            None => write!(f, "{}", self.error),
+        }
+    }
+}
+
+/// Stops kernel `id` (the write returns once it has ended). `Ok` only when
+/// it stopped cleanly; the kernel's write fails with `EIO` when it crashed
+/// instead and `ETIMEDOUT` when it had to be forced, and the error then
+/// carries the state it ended in.
+pub fn shutdown(root: &Path, id: u32) -> Result<String, ShutdownError> {
+    let state_file = root.join("kernels").join(id.to_string()).join("state");
+    let read_state = || {
+        fs::read_to_string(&state_file)
+            .ok()
+            .map(|s| s.trim_end().to_owned())
+    };
+    if let Err(error) = write_control(&root.join("shutdown"), &id.to_string()) {
+        let state = read_state().filter(|s| s == "crashed" || s == "forced");
+        return Err(ShutdownError { state, error });
+    }
+    match read_state() {
+        Some(state) if state == "stopped" => Ok(state),
+        state => Err(ShutdownError {
+            state,
+            error: io::Error::other("the kernel did not stop cleanly"),
+        }),
+    }
 }
 
 /// Releases kernel `id`.
@@ -139,5 +172,23 @@ mod tests {
             "cpus=2\n"
         );
         release(root.path(), 4).unwrap_err(); // no release file in this tree
+    }
+
+    #[test]
+    fn shutdown_succeeds_only_for_a_clean_stop() {
+        let root = tempfile::tempdir().unwrap();
+        fs::create_dir_all(root.path().join("kernels/2")).unwrap();
+        fs::write(root.path().join("shutdown"), "").unwrap();
+        fs::write(root.path().join("kernels/2/state"), "stopped\n").unwrap();
+        assert_eq!(shutdown(root.path(), 2).unwrap(), "stopped");
+        for ended in ["forced", "crashed"] {
+            fs::write(root.path().join("kernels/2/state"), format!("{ended}\n")).unwrap();
+            let err = shutdown(root.path(), 2).unwrap_err();
+            assert_eq!(err.state.as_deref(), Some(ended));
+            assert!(err.to_string().starts_with(&format!("it ended {ended}, not stopped")));
+        }
+        // The write itself fails (no such kernel here): no state to name.
+        let err = shutdown(root.path(), 7).unwrap_err();
+        assert_eq!(err.state, None);
     }
 }

@@ -24,7 +24,8 @@ enum Command {
     /// Start a secondary kernel on CPUS (writes /sys/kernel/popcorn/boot).
     Boot(BootCommand),
     /// Stop a secondary kernel (forced after a timeout) and take its CPUs
-    /// and memory back.
+    /// and memory back. Exits non-zero unless it stopped cleanly (not
+    /// crashed, not forced).
     Shutdown {
         /// The kernel's id, as `status` shows it.
         id: u32,
@@ -126,7 +127,13 @@ fn main() -> ExitCode {
                 println!("kernel {id} {state}");
                 ExitCode::SUCCESS
             }
-            Err(e) => fail(&format!("shutdown {id}"), e),
+            // Ended, but not cleanly: say how on stdout too, and fail.
+            Err(e) => {
+                if let Some(state) = &e.state {
+                    println!("kernel {id} {state}");
+                }
+                fail(&format!("shutdown {id}"), e)
+            }
         },
         Command::Ping {
             id,
