@@ -17,6 +17,9 @@ while [ "$(cat /sys/kernel/popcorn/ipi/received)" -lt 3 ]; do
 	waited=$((waited + 1))
 done
 echo "ok: $(cat /sys/kernel/popcorn/ipi/received) message interrupts received"
+# Only the primary's CPU: not this kernel's own (2), not the broadcast ID.
+check_fails "Invalid argument" write_to /sys/kernel/popcorn/ipi/send 2
+check_fails "Invalid argument" write_to /sys/kernel/popcorn/ipi/send 255
 for i in 1 2 3 4 5; do echo 0 >/sys/kernel/popcorn/ipi/send; done
 check_value /sys/kernel/popcorn/ipi/sent 5
 rmmod popcorn_msg
