@@ -46,7 +46,8 @@ impl fmt::Write for Page<'_> {
 /// What one sysfs file does when read or written.
 ///
 /// Implement `show` for a readable file and `store` for a writable one; the
-/// file's mode follows: `0444`, `0200` (root only), or `0644` for both.
+/// file's mode follows: `0444`, `0200` (root only), or `0644` for both;
+/// `0400` and `0600` with [`AttributeOps::ROOT_ONLY`].
 #[vtable]
 pub trait AttributeOps: Send + Sync + Sized + 'static {
     /// Whether this is a control file, whose callbacks may add or remove
@@ -57,6 +58,11 @@ pub trait AttributeOps: Send + Sync + Sized + 'static {
     /// files' callbacks must not take locks that control callbacks hold
     /// while removing files.
     const CONTROL: bool = false;
+
+    /// Whether only root may read the file (`0400` instead of `0444`): for
+    /// files whose every read costs the kernel something, such as a request
+    /// to another kernel.
+    const ROOT_ONLY: bool = false;
 
     /// Writes the file's contents, usually one value and a newline.
     fn show(&self, _out: &mut Page<'_>) -> Result {
@@ -101,7 +107,7 @@ impl<T: AttributeOps> Attribute<T> {
     fn new(name: &'static CStr, ops: T) -> Self {
         let mut mode: bindings::umode_t = 0;
         if T::HAS_SHOW {
-            mode |= 0o444;
+            mode |= if T::ROOT_ONLY { 0o400 } else { 0o444 };
         }
         if T::HAS_STORE {
             mode |= 0o200;

@@ -733,6 +733,37 @@ impl Task {
         Ok(task)
     }
 
+    /// Whether the process is an init: PID 1, or the first process of a PID
+    /// namespace (PID 1 there, `is_child_reaper()`). The end of PID 1
+    /// panics the kernel, the end of a namespace's init ends the namespace:
+    /// neither may leave.
+    pub fn is_init(&self) -> bool {
+        let t = self.0.as_ptr();
+        // SAFETY: a referenced task (invariant); read through C (see
+        // `in_task_work`).
+        if unsafe { bindings::popcorn_task_tgid(t) } == 1 {
+            return true;
+        }
+        // SAFETY: `get_task_pid` takes a reference to the task's `struct
+        // pid` under RCU, or returns NULL for a task already reaped (which
+        // is nobody's init any more).
+        let pid = unsafe { bindings::get_task_pid(t, bindings::pid_type_PIDTYPE_PID) };
+        if pid.is_null() {
+            return false;
+        }
+        // SAFETY: `pid` is referenced until `put_pid`; `numbers` has
+        // `level + 1` entries (one per namespace level), fixed when the pid
+        // was allocated. `struct pid` has no cacheline-aligned members, so
+        // bindgen's layout is the C one. `level` is a `u32`: it fits `usize`.
+        let nr_in_own_namespace = unsafe {
+            let level = (*pid).level as usize;
+            let nr = (*pid).numbers.as_ptr().add(level).read().nr;
+            bindings::put_pid(pid);
+            nr
+        };
+        nr_in_own_namespace == 1
+    }
+
     /// Queues `work` to run in the process's own context.
     pub fn queue<T: TaskWork>(&self, work: Arc<T>, notify: Notify) -> Result {
         queue_on(self.0.as_ptr(), work, notify)

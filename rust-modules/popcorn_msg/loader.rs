@@ -71,7 +71,7 @@ use crate::bootparams::{self, PopcornSetupData, ZeroPageParams};
 use crate::control::{self, Snapshot, Timeouts, Verdict, Watch};
 use crate::bootreq::{BootRequest, Quoted, MAX_PATH_LEN};
 use crate::bzimage::BzImage;
-use crate::cmdline::build_cmdline;
+use crate::cmdline::{build_cmdline, check_user};
 use crate::cpu_hotplug::{self, CpuOwnership};
 use crate::cpulist::CpuSet;
 use crate::debugfs::{DebugfsDir, DebugfsText};
@@ -556,13 +556,14 @@ impl Write for TextSink<'_> {
     }
 }
 
-/// Reads a kernel's id from a write to `shutdown` or `release`.
+/// Reads a kernel's id from a write to `shutdown` or `release`, in the
+/// one strict syntax of `number.rs` (`+1`, `01`, `1 ` are refused).
 fn parse_id(input: &[u8], file: &str) -> Result<u32> {
-    let text = core::str::from_utf8(input).map_err(|_| EINVAL)?.trim_end();
-    text.parse().map_err(|_| {
-        pr_err!("{} refused: '{}' is not a kernel id\n", file, text);
+    let id = crate::number::parse_one(input, u64::from(u32::MAX)).map_err(|e| {
+        pr_err!("{} refused: not a kernel id: {}\n", file, e);
         EINVAL
-    })
+    })?;
+    u32::try_from(id).map_err(|_| EINVAL)
 }
 
 /// A snapshot of the control page in `mapping`.
@@ -675,6 +676,11 @@ impl Loader {
     /// Handles a write to `boot`.
     fn boot(&self, input: &[u8]) -> Result {
         let request = BootRequest::parse(input).map_err(|e| refuse!(EINVAL, "{}", e))?;
+        if let Some(user) = &request.cmdline {
+            // Only words that cannot reach another kernel's memory or
+            // hardware (`cmdline.rs` says why an allow-list).
+            check_user(user).map_err(|e| refuse!(EINVAL, "{}", e))?;
+        }
         let Some(reservation) = self.reservation else {
             return Err(refuse!(
                 ENOMEM,
@@ -1183,6 +1189,17 @@ impl Loader {
             }
             sleep_ms(100);
         }
+    }
+
+    /// Whether `apic_id` is a CPU of a secondary this kernel started and
+    /// that has not ended (`ipi/send` sends only there).
+    pub(crate) fn is_live_secondary_apic_id(&self, apic_id: u32) -> bool {
+        let state = self.state.lock();
+        state.slots.iter().flatten().any(|k| {
+            k.cpus
+                .iter()
+                .any(|cpu| reservation::cpu_apic_id(cpu) == Some(apic_id))
+        })
     }
 
     /// Handles a write to `release`: forgets an ended kernel.

@@ -304,6 +304,13 @@ impl Migration {
                 errno::eopnotsupp()
             }
         })?;
+        if task.is_init() {
+            return Err(refusal(
+                pid,
+                "it is an init (PID 1 or a PID namespace's first process), whose end would panic this kernel or end its namespace",
+                EPERM,
+            ));
+        }
         if self.outgoing.lock().iter().any(|o| o.pid == pid) {
             return Err(refusal(pid, "it runs on another kernel already (its stub is here)", EBUSY));
         }
@@ -1348,7 +1355,10 @@ struct MigrateFile(Arc<Migration>);
 #[kernel::macros::vtable]
 impl AttributeOps for MigrateFile {
     fn store(&self, input: &[u8]) -> Result {
-        let (pid, kernel) = wire::parse_request(input).ok_or(EINVAL)?;
+        let (pid, kernel) = wire::parse_request(input).ok_or_else(|| {
+            pr_err!("migration/migrate: write 'PID KERNEL' (two decimal numbers)\n");
+            EINVAL
+        })?;
         self.0.migrate(pid, kernel)
     }
 }
@@ -1358,8 +1368,10 @@ struct RestoreFile(Arc<Migration>);
 #[kernel::macros::vtable]
 impl AttributeOps for RestoreFile {
     fn store(&self, input: &[u8]) -> Result {
-        let text = core::str::from_utf8(input).map_err(|_| EINVAL)?;
-        let id: u64 = text.trim().parse().map_err(|_| EINVAL)?;
+        let id = crate::number::parse_one(input, u64::MAX).map_err(|e| {
+            pr_err!("migration/restore: not a migration id: {}\n", e);
+            EINVAL
+        })?;
         let incoming = self.0.find_incoming(id).ok_or(ENOENT)?;
         {
             let mut staged = incoming.data.lock();
@@ -1390,10 +1402,16 @@ struct ExitedFile(Arc<Migration>);
 #[kernel::macros::vtable]
 impl AttributeOps for ExitedFile {
     fn store(&self, input: &[u8]) -> Result {
-        let text = core::str::from_utf8(input).map_err(|_| EINVAL)?;
-        let mut words = text.split_ascii_whitespace();
-        let id: u64 = words.next().and_then(|w| w.parse().ok()).ok_or(EINVAL)?;
-        let status: i32 = words.next().and_then(|w| w.parse().ok()).ok_or(EINVAL)?;
+        // A wait status (never negative) after the id.
+        let status_max = u64::try_from(i32::MAX).unwrap_or(0);
+        let ([id, status], _) = crate::number::parse_many::<2>(input, 2, u64::MAX)
+            .ok()
+            .filter(|([_, status], _)| *status <= status_max)
+            .ok_or_else(|| {
+                pr_err!("migration/exited: write 'ID STATUS' (two decimal numbers)\n");
+                EINVAL
+            })?;
+        let status = i32::try_from(status).map_err(|_| EINVAL)?;
         self.0.exited(id, status)
     }
 }

@@ -1417,11 +1417,14 @@ impl AttributeOps for CounterFile {
 }
 
 /// `peers/<id>/ping`: each read is one round trip; it shows the time in
-/// nanoseconds, or fails with the request's errno.
+/// nanoseconds, or fails with the request's errno. Root only (`0400`):
+/// each read takes one of the kernel's request slots until the answer.
 struct PingFile(Arc<MsgLayer>, u32);
 
 #[vtable]
 impl AttributeOps for PingFile {
+    const ROOT_ONLY: bool = true;
+
     fn show(&self, out: &mut Page<'_>) -> Result {
         let rtt = self.0.ping(self.1)?;
         writeln!(out, "{}", rtt).map_err(|_| EFBIG)

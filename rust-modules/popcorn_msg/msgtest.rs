@@ -187,6 +187,17 @@ fn stress_mode() -> SendMode {
     }
 }
 
+/// Fails with `EINTR` (and a log line) once the writer has a signal
+/// pending: every loop here checks it each round, so `kill` or Ctrl-C ends
+/// a long write.
+fn interrupted(what: &str, done: u32, count: u32) -> Result {
+    if kernel::current!().signal_pending() {
+        pr_info!("msgtest/{}: interrupted by a signal after {} of {}\n", what, done, count);
+        return Err(EINTR);
+    }
+    Ok(())
+}
+
 fn stress(msg: &MsgLayer, to: u32, count: u32, seed: u32) -> Result {
     let max = msg.max_payload();
     let mut buf = KVec::new();
@@ -194,6 +205,7 @@ fn stress(msg: &MsgLayer, to: u32, count: u32, seed: u32) -> Result {
     let started = monotonic_ms();
     let mut bytes = 0u64;
     for number in 0..count {
+        interrupted("stress", number, count)?;
         let len = stress_len(seed, number, max);
         let message = buf.get_mut(..len).ok_or(EINVAL)?;
         let (header, data) = message.split_at_mut(STRESS_HEADER);
@@ -224,21 +236,16 @@ fn stress(msg: &MsgLayer, to: u32, count: u32, seed: u32) -> Result {
     Ok(())
 }
 
-/// Splits a write into at most `N` numbers.
+/// Splits a write into 1 to `N` numbers (`number.rs`: decimal, single
+/// spaces, at most one newline).
 fn numbers<const N: usize>(input: &[u8], what: &str) -> Result<([u32; N], usize)> {
-    let text = core::str::from_utf8(input).map_err(|_| EINVAL)?;
+    let (values, n) = crate::number::parse_many::<N>(input, 1, u64::from(u32::MAX)).map_err(|e| {
+        pr_err!("msgtest/{}: {}\n", what, e);
+        EINVAL
+    })?;
     let mut out = [0u32; N];
-    let mut n = 0;
-    for word in text.split_whitespace() {
-        let place = out.get_mut(n).ok_or_else(|| {
-            pr_err!("msgtest/{}: too many values\n", what);
-            EINVAL
-        })?;
-        *place = word.parse().map_err(|_| {
-            pr_err!("msgtest/{}: '{}' is not a number\n", what, word);
-            EINVAL
-        })?;
-        n += 1;
+    for (slot, value) in out.iter_mut().zip(values) {
+        *slot = u32::try_from(value).map_err(|_| EINVAL)?;
     }
     Ok((out, n))
 }
@@ -424,7 +431,8 @@ impl AttributeOps for BenchRttFile {
         let mut body = KVec::new();
         body.extend_with(size, 0x42u8, GFP_KERNEL)?;
         let started = crate::kthread::monotonic_ns();
-        for _ in 0..count {
+        for done in 0..count {
+            interrupted("bench_rtt", done, count)?;
             self.0.request(to, crate::msg::KIND_PING, &body, 1000)?;
         }
         record("request round trips", count, started);
@@ -445,6 +453,7 @@ impl AttributeOps for BenchTputFile {
         };
         let started = crate::kthread::monotonic_ns();
         for number in 0..count {
+            interrupted("bench_tput", number, count)?;
             self.0.send(to, KIND_BENCH, &body, mode)?;
             if number % 256 == 255 {
                 crate::kthread::cond_resched();
@@ -471,7 +480,8 @@ impl AttributeOps for BenchLocalRttFile {
             return Err(EINVAL);
         }
         let started = crate::kthread::monotonic_ns();
-        for _ in 0..count {
+        for done in 0..count {
+            interrupted("bench_local_rtt", done, count)?;
             // SAFETY: `remote_nop` ignores its argument and may run in
             // interrupt context; `wait` = 1 returns after it ran, so
             // nothing outlives the call.
@@ -508,6 +518,9 @@ impl AttributeOps for BenchMemcpyFile {
         let chunks = MEMCPY_BUFFER / size;
         let started = crate::kthread::monotonic_ns();
         for i in 0..count as usize {
+            if i % 1024 == 0 {
+                interrupted("bench_memcpy", i as u32, count)?;
+            }
             let at = (i % chunks) * size;
             let (Some(src), Some(dst)) = (from.get(at..at + size), to.get_mut(at..at + size)) else {
                 return Err(EINVAL);

@@ -85,6 +85,10 @@ mod ring;
 #[path = "../popcorn-core/src/netframe.rs"]
 mod netframe;
 #[allow(dead_code, unreachable_pub)]
+#[path = "../popcorn-core/src/number.rs"]
+mod number;
+
+#[allow(dead_code, unreachable_pub)]
 #[path = "../popcorn-core/src/migrate.rs"]
 mod migrate;
 #[allow(dead_code, unreachable_pub)]
@@ -185,19 +189,37 @@ fn show_ipis_sent(out: &mut Page<'_>) -> Result {
 
 /// `ipi/send`: a diagnostic that sends one message interrupt to the
 /// physical APIC ID written (root only), to check the notification path
-/// between kernels before the rings use it.
-struct SendIpiFile;
+/// between kernels before the rings use it. Only to a CPU of another live
+/// kernel, as this kernel knows it without asking shared memory: on the
+/// primary a CPU of a secondary it started that has not ended, on a
+/// secondary the primary's CPU it was told at boot. Anything else (its own
+/// CPUs, an ID no kernel was given, the broadcast ID 0xff) is `EINVAL`.
+struct SendIpiFile {
+    loader: Arc<Loader>,
+    /// On a secondary, the primary's notification APIC ID.
+    primary: Option<u32>,
+}
 
 #[vtable]
 impl AttributeOps for SendIpiFile {
     const CONTROL: bool = true;
 
     fn store(&self, input: &[u8]) -> Result {
-        let text = core::str::from_utf8(input).map_err(|_| EINVAL)?.trim_end();
-        let apic_id: u32 = text.parse().map_err(|_| {
-            pr_err!("ipi/send: '{}' is not an APIC ID\n", text);
-            EINVAL
-        })?;
+        let apic_id = number::parse_one(input, u64::from(u32::MAX))
+            .ok()
+            .and_then(|id| u32::try_from(id).ok())
+            .ok_or_else(|| {
+                pr_err!("ipi/send: not an APIC ID (write a decimal number)\n");
+                EINVAL
+            })?;
+        let allowed = match self.primary {
+            Some(primary) => apic_id == primary,
+            None => self.loader.is_live_secondary_apic_id(apic_id),
+        };
+        if !allowed {
+            pr_err!("ipi/send: APIC ID {} is no CPU of another live kernel\n", apic_id);
+            return Err(EINVAL);
+        }
         msg_ipi::send_msg_ipi(apic_id);
         IPIS_SENT.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -340,7 +362,13 @@ impl kernel::Module for PopcornMsg {
         let mut ipi_dir = root.new_child(c_str!("ipi"))?;
         ipi_dir.add_file(c_str!("received"), Computed(show_ipis_received))?;
         ipi_dir.add_file(c_str!("sent"), Computed(show_ipis_sent))?;
-        ipi_dir.add_file(c_str!("send"), SendIpiFile)?;
+        ipi_dir.add_file(
+            c_str!("send"),
+            SendIpiFile {
+                loader: loader.clone(),
+                primary: secondary.map(|s| s.notify_apic_id),
+            },
+        )?;
 
         let msg = match layer {
             Some(layer) => Some(MsgService::start(&root, layer)?),

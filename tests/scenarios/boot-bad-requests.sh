@@ -3,6 +3,9 @@
 # popcorn: smp=4 mem=2G timeout=600
 # expect ttyS0: boot refused: CPU 0 is this kernel's boot CPU
 # expect ttyS0: boot refused: CPU 5 does not exist \(CPUs 0-3\)
+# expect ttyS0: boot refused: cmdline: 'memmap' is not allowed
+# expect ttyS0: boot refused: cmdline: 'earlyprintk' is not allowed
+# expect ttyS0: boot refused: cmdline: 'popcorn.kernel_id' is not allowed
 . /usr/share/popcorn/lib.sh
 
 insmod popcorn_msg.ko
@@ -30,6 +33,20 @@ check_fails "No such file or directory" boot_request "cpus=2 initrd=/nonexistent
 dd if=/dev/zero of=/tmp/big.img bs=1M count=80 2>/dev/null
 check_fails "File too large" boot_request "cpus=2 mem=64M initrd=/tmp/big.img"
 check_fails "Invalid argument" boot_request 'cpus=2 cmdline="unterminated'
+# A user command line may not choose memory or hardware, nor override
+# Popcorn's own arguments (an allow-list, docs/sysfs.md). memmap= once made
+# a secondary take the primary's RAM (issue 14).
+check_fails "Invalid argument" boot_request 'cpus=2 cmdline=memmap=512M@0x1000000'
+check_fails "Invalid argument" boot_request 'cpus=2 cmdline="quiet mem=1G"'
+check_fails "Invalid argument" boot_request 'cpus=2 cmdline="console=ttyS0"'
+check_fails "Invalid argument" boot_request 'cpus=2 cmdline="acpi=force pci=conf1"'
+check_fails "Invalid argument" boot_request 'cpus=2 cmdline="X=\"a earlyprintk=serial,ttyS0\""'
+check_fails "Invalid argument" boot_request 'cpus=2 cmdline="-- popcorn.kernel_id=0"'
+# popcornctl checks its CPU list and size before it writes a request: a
+# space cannot smuggle in another key.
+check_fails "Invalid argument" popcornctl boot '2 cmdline=memmap=512M@0x1000000'
+check_fails "Invalid argument" popcornctl boot 2 --mem '64M cmdline=memmap=512M@0x1000000'
+check_fails "Invalid argument" popcornctl boot 2 --cmdline 'memmap=512M@0x1000000'
 
 # A CPU offline here is not ours to give.
 echo 0 >/sys/devices/system/cpu/cpu3/online
@@ -49,6 +66,11 @@ check_fails "Invalid argument" write_to /sys/kernel/popcorn/release ""
 check_fails "Device or resource busy" write_to /sys/kernel/popcorn/release 1
 check_fails "No such file or directory" write_to /sys/kernel/popcorn/shutdown 9
 check_fails "Invalid argument" write_to /sys/kernel/popcorn/shutdown x
+# One spelling per number (number.rs): "+1", "01", " 1", "1 " are refused.
+for bad in +1 01 " 1" "1 " 0x1 -1; do
+	check_fails "Invalid argument" write_to /sys/kernel/popcorn/shutdown "$bad"
+	check_fails "Invalid argument" write_to /sys/kernel/popcorn/release "$bad"
+done
 for id in $(secondary_ids); do stop_kernel "$id"; done
 for id in $(secondary_ids); do echo "$id" >/sys/kernel/popcorn/release; done
 

@@ -11,6 +11,7 @@
 # expect ttyS1: migtest: 15 vector registers and MXCSR intact
 # expect ttyS1: migtest: all checks passed, exiting with 7
 # expect ttyS0: ok: migrated migtest exited with 7
+# expect ttyS0: migrate 1: refused: it is an init
 . /usr/share/popcorn/lib.sh
 
 insmod popcorn_msg.ko
@@ -47,6 +48,9 @@ echo "ok: kill on kernel 0 ended it on kernel 1"
 # Refusals: the process stays here, running.
 check_fails "no such process" popcornctl migrate 999999 1
 check_fails "a kernel thread cannot move" popcornctl migrate 2 1
+# Init's end would panic this kernel.
+check_fails "nor an init" popcornctl migrate 1 1
+check_fails "Invalid argument" write_to /sys/kernel/popcorn/migration/migrate "+1 1"
 start_migtest 8192 memory 8 1000
 pid=$migtest_pid
 check_fails "kernel 4 is not running" popcornctl migrate $pid 4

@@ -23,6 +23,8 @@ for id in 1 2; do
 	wait_peer $id
 	check_value /sys/kernel/popcorn/peers/$id/slot $id
 done
+# Each read of ping takes a request slot: root only.
+[ "$(stat -c %a /sys/kernel/popcorn/peers/1/ping)" = 400 ] || fail "peers/1/ping is not 0400"
 popcornctl ping 1 -c 5 -i 0.1
 popcornctl ping 2 -c 5 -i 0.1
 # Each secondary pings us 3 times; with our 5 pings to it, we received

@@ -12,6 +12,11 @@ insmod popcorn_msg.ko
 check_fails "Invalid argument" write_to /sys/kernel/popcorn/msgtest/stress "1"
 check_fails "Invalid argument" write_to /sys/kernel/popcorn/msgtest/stress "1 0"
 check_fails "Invalid argument" write_to /sys/kernel/popcorn/msgtest/stress "1 x"
+# Numbers have one spelling (number.rs): no sign, leading zero or extra space.
+check_fails "Invalid argument" write_to /sys/kernel/popcorn/msgtest/stress "1 +10"
+check_fails "Invalid argument" write_to /sys/kernel/popcorn/msgtest/stress "01 10"
+check_fails "Invalid argument" write_to /sys/kernel/popcorn/msgtest/stress "1  10"
+check_fails "Invalid argument" write_to /sys/kernel/popcorn/msgtest/stress "1 10 "
 check_fails "No route to host" write_to /sys/kernel/popcorn/msgtest/stress "1 10"
 boot_request "cpus=2-3 mem=256M initrd=/extra/slow.cpio.gz"
 wait_peer 1
@@ -34,6 +39,18 @@ dropped=$(cat /sys/kernel/popcorn/peers/1/dropped)
 [ "$dropped" -gt 0 ] || fail "best effort into a full ring dropped nothing"
 echo "ok: best effort dropped $dropped of 3000 messages and said so"
 echo wait >/sys/kernel/popcorn/msgtest/stress_mode
+# A long write ends at a signal: EINTR inside, one log line, the writer
+# dies of its signal instead of sending 10 million messages.
+sent=$(cat /sys/kernel/popcorn/peers/1/sent)
+(echo "1 10000000 21" >/sys/kernel/popcorn/msgtest/stress) &
+writer=$!
+wait_until 120 "the long stress did not start" at_least /sys/kernel/popcorn/peers/1/sent $((sent + 100))
+kill $writer
+status=0
+wait $writer || status=$?
+[ $status = 143 ] || fail "the interrupted stress writer ended with $status, expected 143 (SIGTERM)"
+dmesg | grep -q "msgtest/stress: interrupted by a signal after" || fail "no log line for the interrupted stress"
+echo "ok: a long stress write ends at SIGTERM"
 stop_kernel 1
 rmmod popcorn_msg
 echo "msg-ring-full: all checks passed"

@@ -33,7 +33,7 @@ pool_base=$(cat /sys/kernel/popcorn/pool/base)
 part_end=$(printf '0x%x' $((pool_base + (340 << 20) - 1)))
 cpu_job 300000 >/tmp/sum &
 job=$!
-boot_request "cpus=2-3 initrd=/extra/check-partition.cpio.gz cmdline=\"expect_ram=$pool_base-$part_end expect_cpus=2\""
+boot_request "cpus=2-3 initrd=/extra/check-partition.cpio.gz cmdline=\"EXPECT_RAM=$pool_base-$part_end EXPECT_CPUS=2\""
 check_value /sys/kernel/popcorn/kernels/1/role secondary
 check_value /sys/kernel/popcorn/kernels/1/cpus 2-3
 check_value /sys/kernel/popcorn/kernels/1/mem_bytes $((340 << 20))

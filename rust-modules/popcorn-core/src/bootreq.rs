@@ -105,7 +105,7 @@ impl fmt::Display for Key {
 }
 
 /// How many bytes of an unknown key [`KeyName`] keeps.
-const KEY_NAME_MAX: usize = 16;
+const KEY_NAME_MAX: usize = 32;
 
 /// The start of an unknown key, copied so that [`BootReqError`] does not
 /// borrow the request and can outlive it (in a log line or a status file).
@@ -117,7 +117,9 @@ pub struct KeyName {
 }
 
 impl KeyName {
-    fn new(name: &[u8]) -> Self {
+    /// Keeps the first 32 bytes of `name` (also used by `crate::cmdline`
+    /// for a refused word of the user's command line).
+    pub fn new(name: &[u8]) -> Self {
         let mut bytes = [0; KEY_NAME_MAX];
         let mut len = 0u8;
         for (slot, &byte) in bytes.iter_mut().zip(name) {
@@ -131,7 +133,7 @@ impl KeyName {
         }
     }
 
-    /// The kept bytes: the whole key, or its first 16 bytes.
+    /// The kept bytes: the whole key, or its first 32 bytes.
     pub fn as_bytes(&self) -> &[u8] {
         self.bytes.get(..usize::from(self.len)).unwrap_or(&[])
     }
@@ -742,15 +744,15 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_shortened_and_escaped_for_the_log() {
-        let e = err("cpus=1 averyveryverylongkeyname=1");
+        let e = err("cpus=1 averyveryveryveryveryverylongkeyname=1");
         let BootReqError::UnknownKey { name, .. } = e else {
             panic!("{e:?}")
         };
         assert!(name.is_truncated());
-        assert_eq!(name.as_bytes(), b"averyveryverylon");
+        assert_eq!(name.as_bytes(), b"averyveryveryveryveryverylongkey");
         assert_eq!(
             e.to_string(),
-            "unknown key 'averyveryverylon...' at offset 7"
+            "unknown key 'averyveryveryveryveryverylongkey...' at offset 7"
         );
         let e = BootRequest::parse(b"k\x1b[31m\xff=1").unwrap_err();
         assert_eq!(e.to_string(), "unknown key 'k\\x1b[31m\\xff' at offset 0");

@@ -19,12 +19,52 @@
 //! bytes too long it is, never truncated: a truncated command line boots a
 //! kernel with arguments nobody asked for.
 //!
-//! Requires: `crate::bootreq` (for [`Quoted`]), and through it
-//! `crate::cpulist` and `crate::size`.
+//! What the user may put there is an allow-list ([`check_user`]), because
+//! the secondary would otherwise take words from it that decide which
+//! memory and hardware it uses: `memmap=512M@0x1000000` adds the primary's
+//! RAM to its memory map, `console=ttyS0` or `earlyprintk=` drive another
+//! kernel's UART, `acpi=force` and `pci=` probe the machine's devices,
+//! `no_ipi_broadcast=0` interrupts every CPU, `reboot=` resets the
+//! machine, `popcorn.kernel_id=` forges its identity, and a later word
+//! overrides Popcorn's own. A deny-list cannot be complete: Linux has
+//! hundreds of parameters, matches some by prefix (`__setup`), sets the
+//! parameters of built-in drivers through `driver.name=`, and its x86 code
+//! scans the whole line for some words, even after `--` and inside quotes.
+//! So every space-separated word of the user's part must be one of:
+//!
+//! - `quiet`, `debug`, `ignore_loglevel`, `initcall_debug`, `loglevel=`,
+//!   `init=`, `rdinit=` ([`ALLOWED_NAMES`]): what the secondary prints and
+//!   which program it starts;
+//! - `popnet.addr=`, read by Popcorn's initramfs (`docs/popnet.md`);
+//! - an upper-case name for the secondary's init, `NAME=VALUE` or `NAME`
+//!   (first byte `A`-`Z`, then `A`-`Z`, `0`-`9`, `_`): no Linux 6.12
+//!   parameter starts with an upper-case letter and is all upper case, so
+//!   the kernel hands these to init as environment variables or arguments;
+//! - `--` (what follows goes to init; it is checked all the same).
+//!
+//! Only the name, the bytes before the first `=`, is checked; the value is
+//! free (the kernel does not look inside it, and a word hidden in a value
+//! by quotes is still checked as a word of its own here).
+//!
+//! Requires: `crate::bootreq` (for [`Quoted`] and [`KeyName`]), and through
+//! it `crate::cpulist` and `crate::size`.
 
 use core::fmt;
 
-use crate::bootreq::Quoted;
+use crate::bootreq::{KeyName, Quoted};
+
+/// The kernel parameters (names before `=`) a user's `cmdline=` may set;
+/// see the module docs for the rest of the allow-list.
+pub const ALLOWED_NAMES: [&str; 8] = [
+    "quiet",
+    "debug",
+    "ignore_loglevel",
+    "initcall_debug",
+    "loglevel",
+    "init",
+    "rdinit",
+    "popnet.addr",
+];
 
 /// Why a command line could not be built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +81,9 @@ pub enum CmdlineError {
     /// `available` are allowed: the lesser of the buffer's length and the
     /// kernel's `cmdline_size` plus one.
     TooLong { needed: usize, available: usize },
+    /// A word of the user's command line whose name (the part before `=`)
+    /// is not on the allow-list ([`check_user`]).
+    NotAllowed { name: KeyName },
 }
 
 impl CmdlineError {
@@ -71,6 +114,94 @@ impl fmt::Display for CmdlineError {
                 "command line too long by {} bytes ({needed} bytes with its NUL, {available} allowed)",
                 self.excess()
             ),
+            CmdlineError::NotAllowed { name } => write!(
+                f,
+                "cmdline: '{name}' is not allowed (only quiet, debug, ignore_loglevel, \
+                 initcall_debug, loglevel=, init=, rdinit=, popnet.addr=, --, \
+                 and upper-case NAME=VALUE for init)"
+            ),
+        }
+    }
+}
+
+/// Checks every word of the user's command line (unescaped) against the
+/// allow-list in the module docs; the error names the first word refused.
+pub fn check_user(user: &Quoted<'_>) -> Result<(), CmdlineError> {
+    let mut word = Word::new();
+    // The extra separator ends the last word.
+    for byte in user.bytes().chain(core::iter::once(b' ')) {
+        // Control characters are refused elsewhere; should one get here,
+        // it separates words as the kernel's `isspace()` would.
+        if byte <= b' ' {
+            word.check()?;
+            word = Word::new();
+        } else {
+            word.push(byte);
+        }
+    }
+    Ok(())
+}
+
+/// The name length [`Word`] keeps: one more than [`KeyName`] shows (32),
+/// so that a longer name is shown as cut short.
+const WORD_NAME_KEPT: usize = 33;
+
+/// One word of the user's command line, as far as [`check_user`] needs it.
+struct Word {
+    /// The first bytes of the name.
+    name: [u8; WORD_NAME_KEPT],
+    /// The name's whole length.
+    name_len: usize,
+    /// Whether an `=` was seen (the rest is the value).
+    has_value: bool,
+    /// Whether a byte of the name is outside `A`-`Z`, `0`-`9`, `_`, or the
+    /// first one outside `A`-`Z`.
+    not_upper: bool,
+    /// Whether the word has any byte.
+    started: bool,
+}
+
+impl Word {
+    const fn new() -> Self {
+        Word {
+            name: [0; WORD_NAME_KEPT],
+            name_len: 0,
+            has_value: false,
+            not_upper: false,
+            started: false,
+        }
+    }
+
+    fn push(&mut self, byte: u8) {
+        self.started = true;
+        if self.has_value {
+            return;
+        }
+        if byte == b'=' {
+            self.has_value = true;
+            return;
+        }
+        let upper = byte.is_ascii_uppercase()
+            || (self.name_len > 0 && (byte.is_ascii_digit() || byte == b'_'));
+        self.not_upper |= !upper;
+        if let Some(slot) = self.name.get_mut(self.name_len) {
+            *slot = byte;
+        }
+        self.name_len = self.name_len.saturating_add(1);
+    }
+
+    fn check(&self) -> Result<(), CmdlineError> {
+        let kept = self.name.get(..self.name_len).unwrap_or(&self.name);
+        let allowed = !self.started
+            || (!self.has_value && kept == b"--")
+            || (self.name_len > 0 && !self.not_upper)
+            || ALLOWED_NAMES.iter().any(|name| name.as_bytes() == kept);
+        if allowed {
+            Ok(())
+        } else {
+            Err(CmdlineError::NotAllowed {
+                name: KeyName::new(kept),
+            })
         }
     }
 }
@@ -348,6 +479,106 @@ mod tests {
         assert_eq!(CmdlineError::EmptyWord { index: 0 }.excess(), 0);
     }
 
+    /// Checks `text` as the user's command line after unescaping.
+    fn check(text: &str) -> Result<(), CmdlineError> {
+        let escaped = text.replace('\\', "\\\\").replace('"', "\\\"");
+        check_user(&Quoted::from_escaped(escaped.as_bytes()).unwrap())
+    }
+
+    fn refused_name(text: &str) -> String {
+        match check(text) {
+            Err(CmdlineError::NotAllowed { name }) => name.to_string(),
+            other => panic!("{text:?} should be refused, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn allows_what_only_changes_output_or_init() {
+        for text in [
+            "",
+            "   ",
+            "quiet",
+            "quiet loglevel=3",
+            "debug ignore_loglevel initcall_debug",
+            "init=/bin/sh rdinit=/sbin/init",
+            "popnet.addr=192.0.2.77/24",
+            "EXPECT_RAM=0x40000000-0x5fffffff EXPECT_CPUS=2",
+            "HOME=/root A B_1 X=",
+            "Z=\"memmap=1G@0\" Y=\"a\\b\"",
+            "quiet -- INIT_ARG",
+            "A_VERY_LONG_VARIABLE_NAME_FOR_INIT=1",
+            "loglevel=",
+        ] {
+            assert_eq!(check(text), Ok(()), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_the_memmap_of_the_issue() {
+        // A secondary given this listed 16-528 MiB of the primary's RAM as
+        // its own and the primary oopsed (issue 14, item 9).
+        assert_eq!(refused_name("memmap=512M@0x1000000"), "memmap");
+        assert_eq!(
+            check("memmap=512M@0x1000000").unwrap_err().to_string(),
+            "cmdline: 'memmap' is not allowed (only quiet, debug, ignore_loglevel, \
+             initcall_debug, loglevel=, init=, rdinit=, popnet.addr=, --, \
+             and upper-case NAME=VALUE for init)"
+        );
+    }
+
+    #[test]
+    fn refuses_popcorns_own_and_hardware_arguments() {
+        for (text, name) in [
+            ("mem=1G", "mem"),
+            ("quiet console=ttyS0", "console"),
+            ("earlycon=uart8250,io,0x3f8", "earlycon"),
+            ("earlyprintk=serial,ttyS0", "earlyprintk"),
+            ("acpi=force", "acpi"),
+            ("pci=conf1", "pci"),
+            ("no_ipi_broadcast=0", "no_ipi_broadcast"),
+            ("nr_cpus=8", "nr_cpus"),
+            ("maxcpus=8", "maxcpus"),
+            ("possible_cpus=8", "possible_cpus"),
+            ("popcorn.kernel_id=0", "popcorn.kernel_id"),
+            ("panic=0", "panic"),
+            ("reboot=pci", "reboot"),
+            ("crashkernel=64M", "crashkernel"),
+            ("efi_fake_mem=1G@0:0x1", "efi_fake_mem"),
+            ("kaslr", "kaslr"),
+            ("nolapic", "nolapic"),
+            ("i8042.reset=1", "i8042.reset"),
+            ("bootconfig", "bootconfig"),
+            // Not allowed because of a prefix or a case.
+            ("quietly", "quietly"),
+            ("ignore-loglevel", "ignore-loglevel"),
+            ("Quiet", "Quiet"),
+            ("BusLogic=1", "BusLogic"),
+            ("_X=1", "_X"),
+            ("1=x", "1"),
+            ("=x", ""),
+            ("=", ""),
+            ("---", "---"),
+            ("--=x", "--"),
+            // Hidden from the kernel's parser, not from its x86 scans.
+            ("X=\"a memmap=1G@0\"", "memmap"),
+            ("quiet -- earlyprintk=serial", "earlyprintk"),
+            ("\"memmap=1G@0\"", "\\\"memmap"),
+            ("QUIET memmap\x7f=1", "memmap\\x7f"),
+            ("\"quiet\"", "\\\"quiet\\\""),
+            (
+                "popcorn_reserve_but_much_longer_than_thirty_two=1",
+                "popcorn_reserve_but_much_longer_...",
+            ),
+        ] {
+            assert_eq!(refused_name(text), name, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_first_refused_word_is_named() {
+        assert_eq!(refused_name("quiet mem=1G memmap=1G@0"), "mem");
+    }
+
     fn word() -> impl Strategy<Value = String> {
         "[a-z0-9._=,/:-]{1,12}"
     }
@@ -404,6 +635,24 @@ mod tests {
         }
 
         #[test]
+        fn a_word_passes_exactly_when_its_name_is_allowed(
+            name in "[A-Za-z0-9_.-]{0,20}",
+            value in proptest::option::of("[ -~&&[^ \"\\\\]]{0,10}"),
+        ) {
+            let word = match &value {
+                Some(value) => format!("{name}={value}"),
+                None => name.clone(),
+            };
+            let upper = name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            let allowed = word.is_empty()
+                || upper
+                || ALLOWED_NAMES.contains(&name.as_str())
+                || (name == "--" && value.is_none());
+            prop_assert_eq!(check(&format!("quiet {word} A=1")).is_ok(), allowed, "{}", word);
+        }
+
+        #[test]
         fn arbitrary_words_never_panic(
             fixed in proptest::collection::vec(".{0,6}", 0..4),
             raw in proptest::collection::vec(any::<u8>(), 0..30),
@@ -412,6 +661,9 @@ mod tests {
         ) {
             let fixed: Vec<&str> = fixed.iter().map(String::as_str).collect();
             let user = Quoted::from_escaped(&raw).ok();
+            if let Some(user) = &user {
+                let _ = check_user(user);
+            }
             let mut buf = vec![0u8; buf_len];
             if let Ok(len) = build_cmdline(&mut buf, &fixed, user.as_ref(), limit) {
                 prop_assert!(len < buf_len);

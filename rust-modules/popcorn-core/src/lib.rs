@@ -38,6 +38,7 @@
 //! - [`control`]: a secondary's control page and how to judge it.
 //! - [`netframe`]: popnet's frames (header, MAC to kernel).
 //! - [`migrate`]: task migration's messages.
+//! - [`number`]: the one strict syntax of numbers written to sysfs files.
 
 #![no_std]
 // Clippy only (the kernel includes the files, not this crate root). Where
@@ -57,6 +58,7 @@ pub mod le;
 pub mod testing;
 pub mod migrate;
 pub mod netframe;
+pub mod number;
 pub mod pagetable;
 pub mod placement;
 pub mod pool;

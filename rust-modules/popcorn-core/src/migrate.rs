@@ -44,7 +44,7 @@
 //! address against the user address space before using it: the sender is
 //! another kernel.
 //!
-//! Requires: `crate::le`.
+//! Requires: `crate::le`, `crate::number`.
 
 use crate::le::{put, read_u32, read_u64};
 
@@ -557,13 +557,11 @@ pub fn parse_word(body: &[u8]) -> Result<u32, WireError> {
     read_u32(body, 0).ok_or(WireError::BadLength { len: body.len() })
 }
 
-/// Parses `PID KERNEL`, what `/sys/kernel/popcorn/migration/migrate` takes.
+/// Parses `PID KERNEL`, what `/sys/kernel/popcorn/migration/migrate` takes,
+/// in the strict syntax of [`crate::number`].
 pub fn parse_request(text: &[u8]) -> Option<(u32, u32)> {
-    let text = core::str::from_utf8(text).ok()?;
-    let mut words = text.split_ascii_whitespace();
-    let pid = words.next()?.parse().ok()?;
-    let kernel = words.next()?.parse().ok()?;
-    words.next().is_none().then_some((pid, kernel))
+    let ([pid, kernel], _) = crate::number::parse_many::<2>(text, 2, u64::from(u32::MAX)).ok()?;
+    Some((u32::try_from(pid).ok()?, u32::try_from(kernel).ok()?))
 }
 
 #[cfg(test)]
@@ -727,6 +725,10 @@ mod tests {
         assert_eq!(parse_request(b"123 1 2"), None);
         assert_eq!(parse_request(b"-1 1"), None);
         assert_eq!(parse_request(b"\xff 1"), None);
+        for bad in [&b"+123 1"[..], b"0123 1", b"123  1", b"123 1 ", b" 123 1", b"123\t1", b"123 1\n\n", b"4294967296 1"] {
+            assert_eq!(parse_request(bad), None, "{:?}", bad.escape_ascii());
+        }
+        assert_eq!(parse_request(b"4294967295 0"), Some((u32::MAX, 0)));
     }
 
     #[test]

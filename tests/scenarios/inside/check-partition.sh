@@ -1,12 +1,12 @@
-# Runs inside a secondary started with cmdline="expect_ram=START-END
-# expect_cpus=N": the kernel sees its own CPUs and partition and nothing
+# Runs inside a secondary started with cmdline="EXPECT_RAM=START-END
+# EXPECT_CPUS=N": the kernel sees its own CPUs and partition and nothing
 # else. /init passes unknown kernel parameters on as environment variables.
 . /usr/share/popcorn/lib.sh
 
-echo "inside: kernel $(sed 's/.*popcorn.kernel_id=\([0-9]*\).*/\1/' /proc/cmdline), expecting RAM $expect_ram"
-check_value /sys/devices/system/cpu/online "0-$((expect_cpus - 1))"
-[ "$(grep -c ^processor /proc/cpuinfo)" = "$expect_cpus" ] || fail "cpuinfo lists $(grep -c ^processor /proc/cpuinfo) CPUs"
-echo "ok: $expect_cpus CPUs"
+echo "inside: kernel $(sed 's/.*popcorn.kernel_id=\([0-9]*\).*/\1/' /proc/cmdline), expecting RAM $EXPECT_RAM"
+check_value /sys/devices/system/cpu/online "0-$((EXPECT_CPUS - 1))"
+[ "$(grep -c ^processor /proc/cpuinfo)" = "$EXPECT_CPUS" ] || fail "cpuinfo lists $(grep -c ^processor /proc/cpuinfo) CPUs"
+echo "ok: $EXPECT_CPUS CPUs"
 
 # System RAM: the low window below 1 MiB and the partition, nothing else.
 grep 'System RAM' /proc/iomem
@@ -15,7 +15,7 @@ ram=$(grep 'System RAM' /proc/iomem | sed 's/ *: System RAM//; s/^ *//')
 low=$(echo "$ram" | head -n 1)
 [ $((0x${low%-*})) -ge $((0x10000)) ] && [ $((0x${low#*-})) -lt $((0x100000)) ] || fail "low window $low not in [64K, 1M)"
 part=$(echo "$ram" | tail -n 1)
-[ "$((0x${part%-*}))-$((0x${part#*-}))" = "$((${expect_ram%-*}))-$((${expect_ram#*-}))" ] || fail "partition is $part, expected $expect_ram"
+[ "$((0x${part%-*}))-$((0x${part#*-}))" = "$((${EXPECT_RAM%-*}))-$((${EXPECT_RAM#*-}))" ] || fail "partition is $part, expected $EXPECT_RAM"
 echo "ok: System RAM is the low window and the partition"
 if grep -qi 'PCI' /proc/iomem; then fail "PCI in /proc/iomem"; fi
 echo "ok: no PCI"
@@ -23,7 +23,7 @@ echo "ok: no PCI"
 # MemTotal close to the partition: all of it but the kernel's own image
 # and reservations. KASAN keeps an eighth of RAM (and more) as shadow
 # memory, so a KASAN kernel (POPCORN_KASAN=1) gets a lower bound.
-part_kib=$(((${expect_ram#*-} - ${expect_ram%-*} + 1) / 1024))
+part_kib=$(((${EXPECT_RAM#*-} - ${EXPECT_RAM%-*} + 1) / 1024))
 total_kib=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)
 percent=85
 if dmesg | grep -q 'KernelAddressSanitizer initialized'; then percent=60; fi

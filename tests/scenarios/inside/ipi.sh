@@ -21,6 +21,9 @@ echo "ok: $(cat /sys/kernel/popcorn/ipi/received) message interrupts received"
 # one of the 5 interrupts below.
 wait_peer 0
 popcornctl ping 0 -c 3 -i 0.2
+# Only the primary's CPU: not this kernel's own (2), not the broadcast ID.
+check_fails "Invalid argument" write_to /sys/kernel/popcorn/ipi/send 2
+check_fails "Invalid argument" write_to /sys/kernel/popcorn/ipi/send 255
 for i in 1 2 3 4 5; do echo 0 >/sys/kernel/popcorn/ipi/send; done
 check_value /sys/kernel/popcorn/ipi/sent 5
 rmmod popcorn_msg

@@ -6,6 +6,11 @@ use std::fs;
 use std::io::{self, Write as _};
 use std::path::Path;
 
+use popcorn_core::bootreq::BootRequest;
+use popcorn_core::cmdline::check_user;
+use popcorn_core::cpulist::CpuSet;
+use popcorn_core::size::parse_size;
+
 /// What to ask for; `None` fields take the kernel's defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BootArgs {
@@ -31,6 +36,46 @@ fn quote(value: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// Checks what the kernel would check of `args` before anything is
+/// written, so that nothing in a value can become another key of the
+/// request: the CPU list and size are written bare, so they must be exactly
+/// a CPU list and a size (no space, no newline); the command line is quoted
+/// but must keep to the kernel's allow-list (`cmdline.rs`). The error says
+/// which argument is wrong and why; the kernel would refuse the request with
+/// `EINVAL` (Invalid argument).
+pub fn check_args(args: &BootArgs) -> Result<(), String> {
+    let only = |value: &str, allowed: fn(u8) -> bool| value.bytes().all(allowed);
+    if !only(&args.cpus, |b| b.is_ascii_digit() || b == b',' || b == b'-') {
+        return Err(format!(
+            "CPUS {:?} is not a CPU list such as 2-3 or 2,5-6 (Invalid argument)",
+            args.cpus
+        ));
+    }
+    CpuSet::parse(args.cpus.as_bytes())
+        .map_err(|e| format!("CPUS {:?}: {e} (Invalid argument)", args.cpus))?;
+    if let Some(mem) = &args.mem {
+        if !only(mem, |b| b.is_ascii_alphanumeric()) {
+            return Err(format!(
+                "--mem {mem:?} is not a size such as 512M (Invalid argument)"
+            ));
+        }
+        parse_size(mem.as_bytes()).map_err(|e| format!("--mem {mem:?}: {e} (Invalid argument)"))?;
+    }
+    if let Some(cmdline) = &args.cmdline {
+        let line = request_line(&BootArgs {
+            cpus: "0".into(),
+            cmdline: Some(cmdline.clone()),
+            ..Default::default()
+        });
+        let request = BootRequest::parse(line.as_bytes())
+            .map_err(|e| format!("--cmdline: {e} (Invalid argument)"))?;
+        if let Some(user) = &request.cmdline {
+            check_user(user).map_err(|e| format!("--cmdline: {e} (Invalid argument)"))?;
+        }
+    }
+    Ok(())
 }
 
 /// The line written to `boot`.
@@ -68,6 +113,7 @@ fn write_control(path: &Path, line: &str) -> io::Result<()> {
 /// Starts a kernel; returns its id. The kernel log says why a request was
 /// refused; the error here carries the errno.
 pub fn boot(root: &Path, args: &BootArgs) -> io::Result<Option<u32>> {
+    check_args(args).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let before = kernel_ids(root)?;
     write_control(&root.join("boot"), &request_line(args))?;
     let after = kernel_ids(root)?;
@@ -123,7 +169,6 @@ pub fn release(root: &Path, id: u32) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use popcorn_core::bootreq::BootRequest;
 
     #[test]
     fn bare_values_stay_bare() {
@@ -142,7 +187,7 @@ mod tests {
             mem: Some("1G".into()),
             kernel: Some("/boot/my kernel".into()),
             initrd: Some("/boot/initrd.img".into()),
-            cmdline: Some(r#"init=/bin/sh quiet msg="a \ b""#.into()),
+            cmdline: Some(r#"init=/bin/sh quiet MSG="a \ b""#.into()),
         };
         let line = request_line(&args);
         let request = BootRequest::parse(line.as_bytes()).expect("the kernel's parser accepts it");
@@ -153,7 +198,52 @@ mod tests {
         assert!(request
             .cmdline
             .unwrap()
-            .eq_unescaped(br#"init=/bin/sh quiet msg="a \ b""#));
+            .eq_unescaped(br#"init=/bin/sh quiet MSG="a \ b""#));
+    }
+
+    #[test]
+    fn values_cannot_inject_keys_and_are_checked_first() {
+        let root = tempfile::tempdir().unwrap();
+        fs::create_dir_all(root.path().join("kernels/0")).unwrap();
+        fs::write(root.path().join("boot"), "").unwrap();
+        let base = BootArgs {
+            cpus: "2".into(),
+            ..Default::default()
+        };
+        let cases = [
+            (
+                BootArgs { cpus: "2 cmdline=memmap=512M@0x1000000".into(), ..base.clone() },
+                "CPUS \"2 cmdline=memmap=512M@0x1000000\" is not a CPU list",
+            ),
+            (BootArgs { cpus: "2\n".into(), ..base.clone() }, "is not a CPU list"),
+            (BootArgs { cpus: "3-2".into(), ..base.clone() }, "CPUS \"3-2\": reversed range 3-2"),
+            (BootArgs { cpus: "".into(), ..base.clone() }, "empty CPU list"),
+            (
+                BootArgs { mem: Some("64M cmdline=memmap=1G@0".into()), ..base.clone() },
+                "--mem \"64M cmdline=memmap=1G@0\" is not a size",
+            ),
+            (BootArgs { mem: Some("lots".into()), ..base.clone() }, "--mem \"lots\": unexpected character"),
+            (
+                BootArgs { cmdline: Some("quiet memmap=512M@0x1000000".into()), ..base.clone() },
+                "--cmdline: cmdline: 'memmap' is not allowed",
+            ),
+            (BootArgs { cmdline: Some("a\nb".into()), ..base.clone() }, "--cmdline: cmdline: control character"),
+        ];
+        for (args, message) in cases {
+            let error = boot(root.path(), &args).unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+            let text = error.to_string();
+            assert!(text.contains(message) && text.ends_with("(Invalid argument)"), "{text}");
+            // Nothing was written.
+            assert_eq!(fs::read_to_string(root.path().join("boot")).unwrap(), "");
+        }
+        let good = BootArgs {
+            cpus: "2,5-6".into(),
+            mem: Some("512M".into()),
+            cmdline: Some("quiet EXPECT=\"a=b\"".into()),
+            ..Default::default()
+        };
+        assert_eq!(check_args(&good), Ok(()));
     }
 
     #[test]

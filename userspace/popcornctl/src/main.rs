@@ -119,6 +119,11 @@ fn main() -> ExitCode {
                     println!("started");
                     ExitCode::SUCCESS
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                    // Refused here, before anything was written.
+                    eprintln!("popcornctl: boot: {e}");
+                    ExitCode::FAILURE
+                }
                 Err(e) => fail(&format!("boot {}", boot::request_line(&args)), e),
             }
         }

@@ -17,7 +17,7 @@ pub fn migrate(root: &Path, pid: u32, kernel: u32) -> io::Result<()> {
 pub fn explain(err: &io::Error, kernel: u32) -> String {
     match err.raw_os_error() {
         Some(libc::ESRCH) => "no such process".into(),
-        Some(libc::EPERM) => "a kernel thread cannot move".into(),
+        Some(libc::EPERM) => "a kernel thread cannot move, nor an init (the kernel log says which)".into(),
         Some(libc::EOPNOTSUPP) => {
             "not supported for this process (single-threaded, statically linked, console files only)".into()
         }
