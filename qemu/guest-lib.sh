@@ -256,6 +256,28 @@ expect_exit() {
 	[ "$status" = "$2" ] || fail "$3: the shell saw status $status, not $2"
 }
 
+# identity PID: the lines of /proc/PID/status that make its identity (ids,
+# groups, capability sets, no_new_privs, seccomp mode if the kernel has
+# seccomp, umask), blanks squeezed, joined with ';'.
+identity() {
+	grep -E '^(Umask|Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' "/proc/$1/status" |
+		tr -s ' \t' '  ' | sed 's/ $//' | tr '\n' ';'
+}
+
+# What `migtest --identity` makes itself (userspace/migtest/src/identity.rs).
+MIGTEST_IDENTITY="Umask: 0027;Uid: 1000 1000 1001 1000;Gid: 1000 1000 1001 1002;Groups: 100 1000;\
+CapInh: 0000000000002400;CapPrm: 0000000000002420;CapEff: 0000000000000420;\
+CapBnd: 0000000000002421;CapAmb: 0000000000000400;NoNewPrivs: 1;"
+
+# check_identity PID WHERE: process PID, a `migtest --identity`, has that
+# identity (on its origin and wherever it went).
+check_identity() {
+	got=$(identity "$1")
+	# No seccomp line without CONFIG_SECCOMP (Popcorn's kernel has none).
+	[ "${got%Seccomp: 0;}" = "$MIGTEST_IDENTITY" ] || fail "$2: pid $1 has the identity '$got', not '$MIGTEST_IDENTITY'"
+	echo "ok: $2: pid $1 has its identity: $got"
+}
+
 # text_from_file PID PATH: process PID has mappings of file PATH (its text
 # mapped from this kernel's copy rather than shipped).
 text_from_file() {

@@ -27,7 +27,7 @@ use kernel::{
     sync::Arc,
 };
 
-use crate::migrate::{SigAction, Signals};
+use crate::migrate::{Creds, SigAction, Signals, MAX_GROUPS};
 
 const SIGKILL: c_int = 9;
 const SIGSTOP: c_int = 19;
@@ -557,6 +557,110 @@ impl Current {
                 state.altstack_size as c_ulong,
                 state.altstack_flags,
             );
+        }
+        Ok(())
+    }
+
+    /// What confines the process beyond its credentials, which cannot go
+    /// with it: a bit each for a namespace that is not the initial one, a
+    /// seccomp mode, an LSM label, a chroot
+    /// ([`crate::migrate::confinement_refusal`] names them).
+    pub fn confinement(&self) -> u32 {
+        // SAFETY: reads current's own namespaces, seccomp mode, creds and
+        // root, which only current changes.
+        unsafe { bindings::popcorn_confinement() }
+    }
+
+    /// The process's identity: credentials, umask, whether it is dumpable.
+    /// `Err(n)`: it has `n` supplementary groups, more than a record holds.
+    /// Ids are the kernel's (`kuid_t`): those of the initial user
+    /// namespace, which a process of another is not in ([`Self::confinement`]).
+    pub fn creds(&self, c: &mut Creds) -> Result<(), usize> {
+        // SAFETY: current's own credentials, which only current replaces
+        // (it is running this): they stay valid while we read them. Their
+        // group list is never null and holds `ngroups` ids.
+        unsafe {
+            let cred = &*bindings::popcorn_current_cred();
+            c.uid = [cred.uid.val, cred.euid.val, cred.suid.val, cred.fsuid.val];
+            c.gid = [cred.gid.val, cred.egid.val, cred.sgid.val, cred.fsgid.val];
+            c.caps = [
+                cred.cap_inheritable.val,
+                cred.cap_permitted.val,
+                cred.cap_effective.val,
+                cred.cap_bset.val,
+                cred.cap_ambient.val,
+            ];
+            c.securebits = cred.securebits;
+            let groups = &*cred.group_info;
+            let n = usize::try_from(groups.ngroups).unwrap_or(0);
+            if n > MAX_GROUPS {
+                return Err(n);
+            }
+            c.ngroups = n as u32;
+            c.groups = [0; MAX_GROUPS];
+            for (slot, gid) in c.groups.iter_mut().zip(groups.gid.as_slice(n)) {
+                *slot = gid.val;
+            }
+            c.no_new_privs = bindings::popcorn_no_new_privs();
+            c.dumpable = bindings::popcorn_dumpable() as u8;
+            c.umask = bindings::current_umask() as u16;
+        }
+        Ok(())
+    }
+
+    /// Gives the process exactly the identity `c` (checked by
+    /// [`Creds::parse_into`]): new credentials committed as `setresuid`,
+    /// `setgroups`, `capset` and `prctl` would leave them, charged to its
+    /// own user; then its umask and dumpable setting. `no_new_privs` can
+    /// only be set: a process that has it and should not fails `EPERM`
+    /// (nothing changed then).
+    pub fn set_creds(&self, c: &Creds) -> Result {
+        // SAFETY: reads current's own flag.
+        if unsafe { bindings::popcorn_no_new_privs() } && !c.no_new_privs {
+            return Err(EPERM);
+        }
+        let kuid = |val| bindings::kuid_t { val };
+        let kgid = |val| bindings::kgid_t { val };
+        let caps = |val| bindings::kernel_cap_t { val };
+        let groups = c.groups();
+        let ngroups = c_int::try_from(groups.len()).map_err(|_| EINVAL)?;
+        // SAFETY: a copy of current's credentials, ours until committed or
+        // aborted (null: out of memory).
+        let new = unsafe { bindings::prepare_creds() };
+        if new.is_null() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: `new` is ours and not yet visible to anyone: its fields
+        // may be written; the helpers take and drop their own references
+        // (group list, user).
+        let built = unsafe {
+            let n = &mut *new;
+            (n.uid, n.euid, n.suid, n.fsuid) = (kuid(c.uid[0]), kuid(c.uid[1]), kuid(c.uid[2]), kuid(c.uid[3]));
+            (n.gid, n.egid, n.sgid, n.fsgid) = (kgid(c.gid[0]), kgid(c.gid[1]), kgid(c.gid[2]), kgid(c.gid[3]));
+            n.cap_inheritable = caps(c.caps[0]);
+            n.cap_permitted = caps(c.caps[1]);
+            n.cap_effective = caps(c.caps[2]);
+            n.cap_bset = caps(c.caps[3]);
+            n.cap_ambient = caps(c.caps[4]);
+            n.securebits = c.securebits;
+            to_result(bindings::popcorn_cred_set_groups(new, groups.as_ptr(), ngroups))
+                .and_then(|()| to_result(bindings::popcorn_cred_set_user(new)))
+        };
+        if let Err(e) = built {
+            // SAFETY: not committed: ours to drop.
+            unsafe { bindings::abort_creds(new) };
+            return Err(e);
+        }
+        // SAFETY: `new` becomes current's credentials (commit_creds takes
+        // our reference; it cannot fail). Then current's own flags, mm
+        // (which commit_creds may just have made non-dumpable) and umask.
+        unsafe {
+            bindings::commit_creds(new);
+            if c.no_new_privs {
+                bindings::popcorn_set_no_new_privs();
+            }
+            bindings::popcorn_set_dumpable(c_int::from(c.dumpable));
+            bindings::popcorn_set_umask(u32::from(c.umask));
         }
         Ok(())
     }

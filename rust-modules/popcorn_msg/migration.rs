@@ -51,7 +51,7 @@ use kernel::{
 
 use crate::errno;
 use kernel::str::CStr;
-use crate::migrate::{self as wire, Begin, Header, Op, Signals, Vma, HEADER_SIZE, PAGE_SIZE};
+use crate::migrate::{self as wire, Begin, Creds, Header, Op, Signals, Vma, HEADER_SIZE, PAGE_SIZE};
 use crate::msg::{From, MsgHandler, MsgLayer, SendMode, FIRST_USER_KIND};
 use crate::sysfs::{AttributeOps, Dir, Page};
 use crate::usertask::{self, reg, Current, Task, TaskWork, Unfit, NR_REGS};
@@ -222,6 +222,8 @@ struct Staged {
     page_data: KVVec<u8>,
     regs: Option<[u64; NR_REGS]>,
     signals: Signals,
+    /// Its identity, given to it before it runs here.
+    creds: Creds,
     xsave: KVec<u8>,
     /// Signals forwarded before the process ran (bit n-1: signal n).
     pending: u64,
@@ -430,6 +432,15 @@ impl Migration {
         if current.threads() != 1 {
             return Err(refusal(pid, "it started a thread meanwhile", errno::eopnotsupp()));
         }
+        // Its identity goes with it; what confines it beyond that cannot.
+        if let Some(why) = wire::confinement_refusal(current.confinement()) {
+            return Err(refusal(pid, why, errno::eopnotsupp()));
+        }
+        let mut creds = KBox::new(Creds::default(), GFP_KERNEL)?;
+        if let Err(n) = current.creds(&mut creds) {
+            pr_info!("migrate {}: refused: {} supplementary groups (at most {})\n", pid, n, wire::MAX_GROUPS);
+            return Err(errno::eopnotsupp());
+        }
         let mappings = current.mappings()?;
         let (layout, vdso) = current.layout();
         for m in mappings.iter() {
@@ -455,13 +466,17 @@ impl Migration {
         let mut regs = current.regs()?;
         restart_interrupted_syscall(&mut regs);
         let xsave = current.xsave()?;
-        // Signal state, encoded right away: 2 KiB, off the stack.
+        // Signal state and identity, encoded right away: 2 KiB, off the
+        // stack.
         let mut signals = KBox::new(Signals::default(), GFP_KERNEL)?;
         current.signals(&mut signals)?;
-        let mut signal_bytes = KVec::new();
-        signal_bytes.extend_with(wire::SIGNALS_SIZE, 0u8, GFP_KERNEL)?;
-        signals.encode_into(&mut signal_bytes);
+        let mut state_bytes = KVec::new();
+        state_bytes.extend_with(wire::SIGNALS_SIZE + wire::CREDS_SIZE, 0u8, GFP_KERNEL)?;
+        let (signal_part, creds_part) = state_bytes.split_at_mut(wire::SIGNALS_SIZE);
+        signals.encode_into(signal_part);
+        creds.encode_into(creds_part);
         drop(signals);
+        drop(creds);
 
         // What travels: ordinary memory, not the vDSO (mapped anew).
         let moving = |m: &&usertask::Mapping| !m.special && !m.vdso;
@@ -541,7 +556,7 @@ impl Migration {
         begin_body.extend_from_slice(begin.path(), GFP_KERNEL)?;
         let committed = self
             .request(dest, Op::Begin, id, &begin_body)
-            .and_then(|()| self.send_image(current, dest, id, &vmas, &regs, &signal_bytes, &xsave))
+            .and_then(|()| self.send_image(current, dest, id, &vmas, &regs, &state_bytes, &xsave))
             .and_then(|()| self.request(dest, Op::Commit, id, &[]));
         if let Err(e) = committed {
             pr_warn!("migrate {}: sending it to kernel {} failed ({:?}); it stays here\n", pid, dest, e);
@@ -571,7 +586,7 @@ impl Migration {
         id: u64,
         vmas: &[Vma],
         regs: &[u64; NR_REGS],
-        signals: &[u8],
+        signals_and_creds: &[u8],
         xsave: &[u8],
     ) -> Result {
         // Mappings, as many per message as fit in half a ring.
@@ -614,7 +629,7 @@ impl Migration {
         if count > 0 {
             self.send_pages(dest, id, &addrs, &data, count)?;
         }
-        self.send(dest, Op::State, id, &[&wire::encode_regs(regs), signals, xsave])
+        self.send(dest, Op::State, id, &[&wire::encode_regs(regs), signals_and_creds, xsave])
     }
 
     fn send_pages(&self, dest: u32, id: u64, addrs: &[u8], data: &[u8], count: usize) -> Result {
@@ -819,6 +834,7 @@ impl Migration {
                     page_data,
                     regs: None,
                     signals: Signals::default(),
+                    creds: Creds::default(),
                     xsave: KVec::new(),
                     pending: 0,
                 }),
@@ -955,6 +971,9 @@ impl Migration {
         let started = crate::kthread::monotonic_ns();
         let mut staged = incoming.data.lock();
         let begin = &incoming.begin;
+        // Its identity first: nothing of the helper's (root) stays, and
+        // the rest is done with the process's own rights.
+        give_identity(current, &staged.creds, begin.origin_pid)?;
         // From here the helper's own memory is gone: any failure must end
         // the process rather than return to it.
         current.unmap_all()?;
@@ -1019,6 +1038,20 @@ impl Migration {
         }
         Ok(())
     }
+}
+
+/// Gives `current` exactly the identity `creds` and checks that it has it
+/// (a failure ends the process before it runs a user instruction).
+fn give_identity(current: &Current, creds: &Creds, pid: u32) -> Result {
+    let mut now = KBox::new(Creds::default(), GFP_KERNEL)?;
+    let result = current.set_creds(creds).and_then(|()| match current.creds(&mut now) {
+        Ok(()) if *now == *creds => Ok(()),
+        _ => Err(EPERM),
+    });
+    if let Err(e) = result {
+        pr_err!("migrate {}: cannot give it its credentials here ({:?})\n", pid, e);
+    }
+    result
 }
 
 /// Maps the program's text and read-only data from this kernel's copy of
@@ -1165,8 +1198,8 @@ fn stage_pages(staged: &mut Staged, begin: &Begin, body: &[u8]) -> Result {
 }
 
 fn stage_state(staged: &mut Staged, begin: &Begin, body: &[u8]) -> Result {
-    let (regs, xsave) =
-        wire::parse_state(body, begin.xsave_len as usize, &mut staged.signals).map_err(|_| EINVAL)?;
+    let (regs, xsave) = wire::parse_state(body, begin.xsave_len as usize, &mut staged.signals, &mut staged.creds)
+        .map_err(|_| EINVAL)?;
     let mut copy = KVec::new();
     copy.extend_from_slice(xsave, GFP_KERNEL)?;
     staged.xsave = copy;

@@ -5,12 +5,18 @@
 # /tmp/migtest-copy: kernel 1 has a file of that name with one byte
 # changed (the text is shipped, not taken from it), kernel 0 maps its
 # own again when the process comes back, kernel 2 has none (shipped).
+# It runs as an ordinary user (migtest --identity: uid 1000, groups, a
+# few capabilities, securebits, no_new_privs, umask 027) and keeps exactly
+# that identity on every kernel: /proc/PID/status on kernels 0 and 1, its
+# own check on kernel 2.
 # cmdline: popcorn.reserve=1G,kernels=2
 # popcorn: smp=6 mem=2G timeout=600 serials=3
 # secondary: back inside/migrate-back.sh
 # expect ttyS1: inside: sent pid [0-9]* back to kernel 0
 # expect ttyS1: inside: all checks passed
 # expect ttyS2: migtest: round .* ok
+# expect ttyS1: ok: on kernel 1: pid [0-9]* has its identity
+# expect ttyS2: migtest: identity intact
 # expect ttyS2: migtest: all checks passed, exiting with 9
 # expect ttyS1: migrate [0-9]*: /tmp/migtest-copy here is not the program it ran; its text was shipped
 # expect ttyS0: migrate [0-9]*: [0-9]* mappings from this kernel's /tmp/migtest-copy \(the same bytes\)
@@ -23,15 +29,17 @@ boot_request "cpus=4-5 mem=512M"
 wait_peer 1
 wait_peer 2
 cp /usr/bin/migtest /tmp/migtest-copy
-/tmp/migtest-copy --exit 9 memory 32 40 </dev/console &
+/tmp/migtest-copy --identity --exit 9 memory 32 40 </dev/console &
 pid=$!
 wait_until 300 "migtest never filled its memory" rss_at_least $pid 32768
+check_identity $pid "on kernel 0"
 popcornctl migrate $pid 1
 echo "ok: $pid went to kernel 1"
 wait_until 300 "kernel 1 never sent $pid back" sh -c "! grep -q '^$pid 1\$' /sys/kernel/popcorn/migration/processes"
 kill -0 $pid || fail "$pid did not come back"
 wait_until 60 "$pid came back without its memory" rss_at_least $pid 32768
 text_from_file $pid /tmp/migtest-copy || fail "back home, its text is not mapped from /tmp/migtest-copy"
+check_identity $pid "back on kernel 0"
 echo "ok: $pid is back on kernel 0 with its memory, its text from its file"
 sleep 3
 popcornctl migrate $pid 2

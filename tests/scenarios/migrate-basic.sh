@@ -3,8 +3,8 @@
 # (its output continues on kernel 1's console) and its shell here sees the
 # exit status it ends with there; vector registers and MXCSR survive the
 # move; kill on the PID here ends it there; refusals leave the process
-# running here, and so does a request withdrawn while the process was
-# stopped.
+# running here (among them processes in namespaces of their own), and so
+# does a request withdrawn while the process was stopped.
 # cmdline: popcorn.reserve=1G,kernels=1
 # popcorn: smp=4 mem=2G timeout=600
 # expect ttyS1: migtest: round .* ok
@@ -97,6 +97,12 @@ migtest memory 4 1000 </dev/console | cat >/dev/null &
 sleep 1
 refused "$(pidof migtest)" "file descriptor 1 is not a console"
 wait || true
+# Confinement that cannot go with it: namespaces of its own (busybox
+# unshare execs migtest in them).
+unshare -u migtest memory 4 1000 </dev/console &
+refused $! "it is in a UTS namespace of its own"
+unshare -m migtest memory 4 1000 </dev/console &
+refused $! "it is in a mount namespace of its own"
 echo "ok: refusals left the processes running"
 check_value /sys/kernel/popcorn/migration/migrated_out 3
 

@@ -22,8 +22,8 @@
 //! - `Pages`: a `u32` count, 4 bytes reserved, that many `u64` addresses,
 //!   then that many 4 KiB pages.
 //! - `State`: the 27 registers of `struct user_regs_struct` (216 bytes),
-//!   the signal state ([`Signals`], 2,080 bytes), then the XSAVE image (the
-//!   rest).
+//!   the signal state ([`Signals`], 2,080 bytes), the process's identity
+//!   ([`Creds`], 344 bytes), then the XSAVE image (the rest).
 //! - `Commit` (a request): empty. The destination starts the process.
 //! - `Abort`: empty. The origin gave up; the destination drops what it has.
 //! - `Signal`: a `u32` signal number, for the process (home to holder).
@@ -51,7 +51,7 @@ use crate::le::{put, read_u32, read_u64};
 /// Bytes of the common header.
 pub const HEADER_SIZE: usize = 16;
 /// The wire format's version; a different one is refused.
-pub const VERSION: u16 = 3;
+pub const VERSION: u16 = 4;
 /// Bytes of a page.
 pub const PAGE_SIZE: usize = 4096;
 /// Bytes of a [`Vma`] record.
@@ -516,10 +516,213 @@ impl Signals {
     }
 }
 
+/// Most supplementary groups a migrated process may have (the origin
+/// refuses one with more).
+pub const MAX_GROUPS: usize = 64;
+/// The highest capability number (`CAP_LAST_CAP`, Linux 6.12).
+pub const CAP_LAST_CAP: u32 = 40;
+/// The capability bits a set may hold.
+pub const CAP_VALID: u64 = (1 << (CAP_LAST_CAP + 1)) - 1;
+/// `securebits` a task may hold: `SECBIT_NOROOT`, `SECBIT_NO_SETUID_FIXUP`,
+/// `SECBIT_KEEP_CAPS`, `SECBIT_NO_CAP_AMBIENT_RAISE` and their locks.
+pub const SECUREBITS_VALID: u32 = 0xff;
+/// `SUID_DUMP_ROOT`, the largest dumpable setting.
+const DUMPABLE_MAX: u8 = 2;
+/// Bytes of [`Creds`] in a `State` message.
+pub const CREDS_SIZE: usize = 88 + 4 * MAX_GROUPS;
+
+/// Which capability set is where in [`Creds::caps`].
+pub mod cap {
+    pub const INHERITABLE: usize = 0;
+    pub const PERMITTED: usize = 1;
+    pub const EFFECTIVE: usize = 2;
+    pub const BOUNDING: usize = 3;
+    pub const AMBIENT: usize = 4;
+}
+
+/// A process's identity, which it keeps wherever it runs: its
+/// credentials (ids of the initial user namespace: a process in another
+/// is refused), and what goes with them.
+///
+/// | Offset | Size | Field |
+/// |--------|------|-------|
+/// | 0 | 16 | `uid`: real, effective, saved, filesystem (`u32` each) |
+/// | 16 | 16 | `gid`: the same |
+/// | 32 | 40 | `caps`: inheritable, permitted, effective, bounding, ambient (`u64` each) |
+/// | 72 | 4 | `securebits` |
+/// | 76 | 2 | `umask` |
+/// | 78 | 1 | `no_new_privs` (0 or 1) |
+/// | 79 | 1 | `dumpable` (`SUID_DUMP_*`, 0 to 2) |
+/// | 80 | 4 | `ngroups` (up to [`MAX_GROUPS`]) |
+/// | 84 | 4 | reserved, 0 |
+/// | 88 | 256 | the supplementary groups, then zeros |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Creds {
+    /// Real, effective, saved and filesystem user ids.
+    pub uid: [u32; 4],
+    /// Real, effective, saved and filesystem group ids.
+    pub gid: [u32; 4],
+    /// The capability sets, in [`cap`]'s order (bit n: capability n).
+    pub caps: [u64; 5],
+    pub securebits: u32,
+    /// The file mode creation mask.
+    pub umask: u16,
+    /// Set by `prctl(PR_SET_NO_NEW_PRIVS)`; never cleared.
+    pub no_new_privs: bool,
+    /// Whether its memory may be dumped and ptraced by its user
+    /// (`prctl(PR_GET_DUMPABLE)`).
+    pub dumpable: u8,
+    pub ngroups: u32,
+    pub groups: [u32; MAX_GROUPS],
+}
+
+impl Default for Creds {
+    /// Nobody with nothing: what a process is never given by mistake.
+    fn default() -> Self {
+        Creds {
+            uid: [INVALID_ID - 1; 4],
+            gid: [INVALID_ID - 1; 4],
+            caps: [0; 5],
+            securebits: 0,
+            umask: 0o077,
+            no_new_privs: true,
+            dumpable: 0,
+            ngroups: 0,
+            groups: [0; MAX_GROUPS],
+        }
+    }
+}
+
+/// `(uid_t)-1`: no id (what `setresuid` takes as "unchanged").
+const INVALID_ID: u32 = u32::MAX;
+
+impl Creds {
+    /// The supplementary groups.
+    pub fn groups(&self) -> &[u32] {
+        self.groups.get(..self.ngroups as usize).unwrap_or(&[])
+    }
+
+    /// Sets the supplementary groups; false (and none set) if there are
+    /// more than [`MAX_GROUPS`].
+    pub fn set_groups(&mut self, groups: &[u32]) -> bool {
+        self.ngroups = 0;
+        self.groups = [0; MAX_GROUPS];
+        let Some(slots) = self.groups.get_mut(..groups.len()) else {
+            return false;
+        };
+        slots.copy_from_slice(groups);
+        self.ngroups = groups.len() as u32;
+        true
+    }
+
+    /// Writes the [`CREDS_SIZE`] bytes of the record into `out`.
+    pub fn encode_into(&self, out: &mut [u8]) {
+        for (at, id) in (0..32).step_by(4).zip(self.uid.iter().chain(&self.gid)) {
+            put(out, at, &id.to_le_bytes());
+        }
+        for (at, set) in (32..72).step_by(8).zip(&self.caps) {
+            put(out, at, &set.to_le_bytes());
+        }
+        put(out, 72, &self.securebits.to_le_bytes());
+        put(out, 76, &self.umask.to_le_bytes());
+        put(out, 78, &[u8::from(self.no_new_privs), self.dumpable]);
+        put(out, 80, &self.ngroups.to_le_bytes());
+        put(out, 84, &[0; 4]);
+        for (at, gid) in (88..CREDS_SIZE).step_by(4).zip(&self.groups) {
+            put(out, at, &gid.to_le_bytes());
+        }
+    }
+
+    /// Checks that the record is one a Linux task can have (valid ids, at
+    /// most [`MAX_GROUPS`] groups and zeros after them, capability bits up
+    /// to [`CAP_LAST_CAP`] only, ambient within permitted and inheritable,
+    /// effective within permitted, known securebits and flags), and fills
+    /// `c` (on error, partly).
+    pub fn parse_into(bytes: &[u8], c: &mut Creds) -> Result<(), WireError> {
+        if bytes.len() != CREDS_SIZE {
+            return Err(WireError::BadLength { len: bytes.len() });
+        }
+        let word = |at| read_u32(bytes, at).unwrap_or(INVALID_ID);
+        for (at, id) in (0..32).step_by(4).zip(c.uid.iter_mut().chain(c.gid.iter_mut())) {
+            *id = word(at);
+            if *id == INVALID_ID {
+                return Err(WireError::BadCount(INVALID_ID.into()));
+            }
+        }
+        for (at, set) in (32..72).step_by(8).zip(c.caps.iter_mut()) {
+            *set = read_u64(bytes, at).unwrap_or(u64::MAX);
+            if *set & !CAP_VALID != 0 {
+                return Err(WireError::BadCount(*set));
+            }
+        }
+        let [inheritable, permitted, effective, _, ambient] = c.caps;
+        if ambient & !(permitted & inheritable) != 0 || effective & !permitted != 0 {
+            return Err(WireError::BadCount(ambient | effective));
+        }
+        c.securebits = word(72);
+        if c.securebits & !SECUREBITS_VALID != 0 {
+            return Err(WireError::BadCount(c.securebits.into()));
+        }
+        c.umask = (word(76) & 0xffff) as u16;
+        if c.umask & !0o777 != 0 {
+            return Err(WireError::BadCount(c.umask.into()));
+        }
+        let flags = bytes.get(78..80).unwrap_or(&[0xff, 0xff]);
+        c.no_new_privs = match flags.first() {
+            Some(0) => false,
+            Some(1) => true,
+            _ => return Err(WireError::BadCount(flags.first().copied().unwrap_or(0xff).into())),
+        };
+        c.dumpable = flags.get(1).copied().unwrap_or(0xff);
+        if c.dumpable > DUMPABLE_MAX {
+            return Err(WireError::BadCount(c.dumpable.into()));
+        }
+        c.ngroups = word(80);
+        if c.ngroups as usize > MAX_GROUPS || word(84) != 0 {
+            return Err(WireError::BadCount(c.ngroups.into()));
+        }
+        for (i, (at, gid)) in (88..CREDS_SIZE).step_by(4).zip(c.groups.iter_mut()).enumerate() {
+            *gid = word(at);
+            let used = i < c.ngroups as usize;
+            if (used && *gid == INVALID_ID) || (!used && *gid != 0) {
+                return Err(WireError::BadCount((*gid).into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What keeps a process from migrating beyond its credentials, as the
+/// kernel reports it (one bit each: `popcorn_confinement()` in
+/// linux-patches/0010), and the reason the origin logs.
+const CONFINEMENTS: [&str; 11] = [
+    "it is in a user namespace of its own",
+    "it is in a pid namespace of its own (or its children will be)",
+    "it is in a mount namespace of its own",
+    "it is in a network namespace of its own",
+    "it is in an IPC namespace of its own",
+    "it is in a UTS namespace of its own",
+    "it is in a cgroup namespace of its own",
+    "it is in a time namespace of its own (or its children will be)",
+    "it has a seccomp filter (or strict mode)",
+    "it has a security module's label",
+    "its root directory is not the system's (chroot)",
+];
+
+/// Why a process confined as `bits` says cannot migrate (the first
+/// reason found), or `None` if nothing confines it.
+pub fn confinement_refusal(bits: u32) -> Option<&'static str> {
+    if bits == 0 {
+        return None;
+    }
+    let first = bits.trailing_zeros() as usize;
+    Some(CONFINEMENTS.get(first).copied().unwrap_or("it is confined in a way this kernel does not know"))
+}
+
 /// Bytes of a `State` body with an XSAVE image of `xsave_len` bytes
 /// (`usize::MAX` if that does not fit: no body is that long).
 pub fn state_size(xsave_len: usize) -> usize {
-    (REGS_SIZE + SIGNALS_SIZE).saturating_add(xsave_len)
+    (REGS_SIZE + SIGNALS_SIZE + CREDS_SIZE).saturating_add(xsave_len)
 }
 
 /// The registers as a `State` message carries them.
@@ -532,11 +735,12 @@ pub fn encode_regs(regs: &[u64; NR_REGS]) -> [u8; REGS_SIZE] {
 }
 
 /// Splits a `State` body into registers, signal state (parsed into
-/// `signals`) and the XSAVE image.
+/// `signals`), identity (into `creds`) and the XSAVE image.
 pub fn parse_state<'a>(
     body: &'a [u8],
     xsave_len: usize,
     signals: &mut Signals,
+    creds: &mut Creds,
 ) -> Result<([u64; NR_REGS], &'a [u8]), WireError> {
     if body.len() != state_size(xsave_len) {
         return Err(WireError::BadLength { len: body.len() });
@@ -545,8 +749,10 @@ pub fn parse_state<'a>(
     for (reg, bytes) in regs.iter_mut().zip(body.chunks_exact(8)) {
         *reg = read_u64(bytes, 0).unwrap_or(0);
     }
-    Signals::parse_into(body.get(REGS_SIZE..REGS_SIZE + SIGNALS_SIZE).unwrap_or(&[]), signals)?;
-    Ok((regs, body.get(REGS_SIZE + SIGNALS_SIZE..).unwrap_or(&[])))
+    const CREDS_AT: usize = REGS_SIZE + SIGNALS_SIZE;
+    Signals::parse_into(body.get(REGS_SIZE..CREDS_AT).unwrap_or(&[]), signals)?;
+    Creds::parse_into(body.get(CREDS_AT..CREDS_AT + CREDS_SIZE).unwrap_or(&[]), creds)?;
+    Ok((regs, body.get(CREDS_AT + CREDS_SIZE..).unwrap_or(&[])))
 }
 
 /// The `u32` or `i32` body of `Signal` and `Exited`.
@@ -689,13 +895,22 @@ mod tests {
         let regs_in: [u64; NR_REGS] = core::array::from_fn(|i| i as u64);
         let mut body = encode_regs(&regs_in).to_vec();
         body.extend_from_slice(&encoded(&some_signals()));
+        body.extend_from_slice(&creds_bytes(&some_creds()));
         body.extend_from_slice(&[0xaa; 512]);
         let mut signals = Signals::default();
-        let (regs, xsave) = parse_state(&body, 512, &mut signals).unwrap();
+        let mut creds = Creds::default();
+        let (regs, xsave) = parse_state(&body, 512, &mut signals, &mut creds).unwrap();
         assert_eq!(regs, regs_in);
         assert_eq!(signals, some_signals());
-        assert_eq!(xsave.len(), 512);
-        assert!(parse_state(&body, 511, &mut signals).is_err());
+        assert_eq!(creds, some_creds());
+        assert_eq!(xsave, &[0xaa; 512][..]);
+        assert!(parse_state(&body, 511, &mut signals, &mut creds).is_err());
+        // Bad credentials spoil the whole state.
+        let mut bad = some_creds();
+        bad.caps[cap::BOUNDING] = 1 << 41;
+        let at = REGS_SIZE + SIGNALS_SIZE;
+        body[at..at + CREDS_SIZE].copy_from_slice(&creds_bytes(&bad));
+        assert_eq!(parse_state(&body, 512, &mut signals, &mut creds), Err(WireError::BadCount(1 << 41)));
         assert_eq!(parse_word(&15u32.to_le_bytes()), Ok(15));
         assert!(parse_word(&[1, 2]).is_err());
     }
@@ -716,6 +931,112 @@ mod tests {
         bad.altstack_flags = 1;
         assert!(parsed(&encoded(&bad)).is_err());
         assert!(parsed(&encoded(&some_signals())[1..]).is_err());
+    }
+
+    /// An ordinary user with a few capabilities kept (those of migtest
+    /// --identity).
+    fn some_creds() -> Creds {
+        let mut c = Creds {
+            uid: [1000, 1000, 1001, 1000],
+            gid: [1000, 1000, 1001, 1002],
+            caps: [0x2400, 0x2420, 0x420, 0x2421, 0x400],
+            securebits: 0x13,
+            umask: 0o027,
+            no_new_privs: true,
+            dumpable: 1,
+            ..Creds::default()
+        };
+        assert!(c.set_groups(&[100, 1000]));
+        c
+    }
+
+    fn creds_bytes(c: &Creds) -> Vec<u8> {
+        let mut out = std::vec![0u8; CREDS_SIZE];
+        c.encode_into(&mut out);
+        out
+    }
+
+    fn creds_parsed(bytes: &[u8]) -> Result<Creds, WireError> {
+        let mut c = Creds::default();
+        Creds::parse_into(bytes, &mut c).map(|()| c)
+    }
+
+    #[test]
+    fn creds_round_trip() {
+        assert_eq!(creds_parsed(&creds_bytes(&some_creds())), Ok(some_creds()));
+        assert_eq!(some_creds().groups(), &[100, 1000]);
+        let root = Creds {
+            uid: [0; 4],
+            gid: [0; 4],
+            caps: [0, CAP_VALID, CAP_VALID, CAP_VALID, 0],
+            securebits: 0,
+            umask: 0o022,
+            no_new_privs: false,
+            dumpable: 1,
+            ..Creds::default()
+        };
+        assert_eq!(creds_parsed(&creds_bytes(&root)), Ok(root));
+        let mut full = some_creds();
+        let many: Vec<u32> = (0..MAX_GROUPS as u32).collect();
+        assert!(full.set_groups(&many));
+        assert_eq!(creds_parsed(&creds_bytes(&full)).unwrap().groups(), &many[..]);
+        // More groups than a record holds: not set at all.
+        let too_many: Vec<u32> = (0..=MAX_GROUPS as u32).collect();
+        assert!(!full.set_groups(&too_many));
+        assert_eq!(full.groups(), &[] as &[u32]);
+        // The default gives nothing away.
+        let nobody = Creds::default();
+        assert!(nobody.uid.iter().chain(nobody.gid.iter()).all(|&id| id != 0));
+        assert_eq!(nobody.caps, [0; 5]);
+        assert!(nobody.no_new_privs);
+    }
+
+    #[test]
+    fn creds_are_checked() {
+        let good = some_creds();
+        let bytes = creds_bytes(&good);
+        assert!(creds_parsed(&bytes[1..]).is_err());
+        assert!(creds_parsed(&[bytes.clone(), std::vec![0]].concat()).is_err());
+        let bad_ones: [fn(&mut Creds); 12] = [
+            |c| c.uid[2] = u32::MAX,
+            |c| c.gid[3] = u32::MAX,
+            // Capability 41 does not exist.
+            |c| c.caps[cap::PERMITTED] |= 1 << (CAP_LAST_CAP + 1),
+            |c| c.caps[cap::BOUNDING] = u64::MAX,
+            // Ambient outside permitted, or outside inheritable.
+            |c| c.caps[cap::AMBIENT] |= 1 << 5,
+            |c| c.caps[cap::AMBIENT] |= 1 << 12,
+            // Effective outside permitted.
+            |c| c.caps[cap::EFFECTIVE] |= 1,
+            |c| c.securebits = 0x100,
+            |c| c.umask = 0o1000,
+            |c| c.dumpable = 3,
+            |c| c.ngroups = MAX_GROUPS as u32 + 1,
+            // A group id that is none.
+            |c| c.groups[1] = u32::MAX,
+        ];
+        for (i, spoil) in bad_ones.iter().enumerate() {
+            let mut bad = good;
+            spoil(&mut bad);
+            assert!(creds_parsed(&creds_bytes(&bad)).is_err(), "case {i}: {bad:?}");
+        }
+        // A group past the count, a reserved byte, a flag that is not 0/1.
+        for (at, value) in [(88 + 4 * 5, 7u8), (84, 1), (78, 2)] {
+            let mut spoiled = bytes.clone();
+            spoiled[at] = value;
+            assert!(creds_parsed(&spoiled).is_err(), "byte {at} = {value}");
+        }
+    }
+
+    #[test]
+    fn confinement_reasons() {
+        assert_eq!(confinement_refusal(0), None);
+        assert_eq!(confinement_refusal(1 << 5), Some("it is in a UTS namespace of its own"));
+        // The first reason of several; unknown bits are still a refusal.
+        assert_eq!(confinement_refusal(1 << 2 | 1 << 8), Some("it is in a mount namespace of its own"));
+        assert_eq!(confinement_refusal(1 << 8), Some("it has a seccomp filter (or strict mode)"));
+        assert!(confinement_refusal(1 << 31).is_some());
+        assert!(confinement_refusal(u32::MAX).is_some());
     }
 
     #[test]
@@ -744,9 +1065,25 @@ mod tests {
             if let Ok(it) = parse_pages(&m) {
                 it.for_each(drop);
             }
-            let _ = parse_state(&m, 10, &mut Signals::default());
+            let _ = parse_state(&m, 10, &mut Signals::default(), &mut Creds::default());
             let _ = parsed(&m);
+            let _ = creds_parsed(&m);
+            let _ = confinement_refusal(read_u32(&m, 0).unwrap_or(0));
             let _ = parse_request(&m);
+        }
+        // Identity records of the right size: random ones, and a good one
+        // with one byte changed. Whatever is accepted encodes back to the
+        // same bytes (nothing is read loosely).
+        let good = creds_bytes(&some_creds());
+        for i in 0..4 * CREDS_SIZE {
+            let random = crate::testing::garbage(&mut state, CREDS_SIZE);
+            let mut m = good.clone();
+            m[i % CREDS_SIZE] ^= random[0] | 1;
+            for record in [random, m] {
+                if let Ok(c) = creds_parsed(&record) {
+                    assert_eq!(creds_bytes(&c), record);
+                }
+            }
         }
     }
 }

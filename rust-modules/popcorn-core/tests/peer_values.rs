@@ -9,7 +9,7 @@ use std::cell::{Cell, RefCell};
 
 use popcorn_core::control::{self, Snapshot};
 use popcorn_core::migrate::{
-    self, parse_pages, parse_state, parse_vmas, pages_header, vmas_header, Begin, Header, Signals, Vma, WireError,
+    self, parse_pages, parse_state, parse_vmas, pages_header, vmas_header, Begin, Creds, Header, Signals, Vma, WireError,
     PAGE_SIZE, SIGNALS_SIZE, USER_END,
 };
 use popcorn_core::netframe::{self, NetHeader};
@@ -101,7 +101,7 @@ fn state_with_extreme_sizes_and_signal_values() {
     // length check answers.
     for xsave_len in [usize::MAX, usize::MAX - 1, usize::MAX - SIGNALS_SIZE] {
         assert!(matches!(
-            parse_state(&[0; 64], xsave_len, &mut Signals::default()),
+            parse_state(&[0; 64], xsave_len, &mut Signals::default(), &mut Creds::default()),
             Err(WireError::BadLength { .. })
         ));
         assert_eq!(migrate::state_size(xsave_len), usize::MAX);
@@ -115,7 +115,11 @@ fn state_with_extreme_sizes_and_signal_values() {
             s.encode_into(&mut bytes);
             let mut body = migrate::encode_regs(&[u64::MAX; migrate::NR_REGS]).to_vec();
             body.extend_from_slice(&bytes);
-            let _ = parse_state(&body, 0, &mut Signals::default());
+            let mut creds = vec![0u8; migrate::CREDS_SIZE];
+            Creds::default().encode_into(&mut creds);
+            body.extend_from_slice(&creds);
+            assert_eq!(body.len(), migrate::state_size(0));
+            let _ = parse_state(&body, 0, &mut Signals::default(), &mut Creds::default());
         }
     }
 }

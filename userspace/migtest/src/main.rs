@@ -15,7 +15,10 @@
 //! - `shared SECONDS`: holds 1 MiB of `MAP_SHARED` memory (refused too).
 //!
 //! All exit with `--exit CODE` when all is well, 1 when something was
-//! lost.
+//! lost. With `--identity` (run as root) the program first becomes an
+//! ordinary user with a few capabilities, securebits, no_new_privs and a
+//! umask of its own, and fails if any of that changed by the end
+//! (`identity.rs`).
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -23,12 +26,18 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 
+mod identity;
+
 #[derive(Parser)]
 #[command(about = "A program to migrate between Popcorn kernels")]
 struct Cli {
     /// Exit status when every check passes.
     #[arg(long, default_value_t = 0)]
     exit: u8,
+    /// Become uid 1000 with groups, capabilities and flags of its own
+    /// first; check at the end that they are the same.
+    #[arg(long)]
+    identity: bool,
     #[command(subcommand)]
     mode: Mode,
 }
@@ -334,7 +343,18 @@ fn shared(seconds: u64) -> bool {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let ok = match cli.mode {
+    let identity = if cli.identity {
+        if let Err(e) = identity::become_user() {
+            println!("migtest: cannot become an ordinary user: {e}");
+            return ExitCode::FAILURE;
+        }
+        let id = identity::Identity::now();
+        println!("migtest {}: identity {id}", std::process::id());
+        Some(id)
+    } else {
+        None
+    };
+    let mut ok = match cli.mode {
         Mode::Memory { mib, rounds } => memory(mib, rounds),
         Mode::Vector { seconds } => vector(seconds),
         Mode::Signals { seconds } => signals(seconds),
@@ -345,6 +365,15 @@ fn main() -> ExitCode {
         }
         Mode::Shared { seconds } => shared(seconds),
     };
+    if let Some(before) = identity {
+        let now = identity::Identity::now();
+        if now == before {
+            println!("migtest: identity intact");
+        } else {
+            println!("migtest: IDENTITY CHANGED: was {before}, is {now}");
+            ok = false;
+        }
+    }
     if ok {
         println!("migtest: all checks passed, exiting with {}", cli.exit);
         ExitCode::from(cli.exit)

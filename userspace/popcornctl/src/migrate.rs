@@ -19,7 +19,9 @@ pub fn explain(err: &io::Error, kernel: u32) -> String {
         Some(libc::ESRCH) => "no such process".into(),
         Some(libc::EPERM) => "a kernel thread cannot move, nor an init (the kernel log says which)".into(),
         Some(libc::EOPNOTSUPP) => {
-            "not supported for this process (single-threaded, statically linked, console files only)".into()
+            "not supported for this process (single-threaded, statically linked, console files only; \
+             no namespace of its own, seccomp or chroot; the kernel log says why)"
+                .into()
         }
         Some(libc::EHOSTUNREACH) => {
             format!("kernel {kernel} is not running (or, for a process that came from elsewhere, its home kernel)")
