@@ -35,9 +35,11 @@
 //! - [`control`]: a secondary's control page and how to judge it.
 //! - [`netframe`]: popnet's frames (header, MAC to kernel).
 //! - [`migrate`]: task migration's messages.
+//! - [`admit`]: how much memory another kernel's migrations may take here.
 
 #![no_std]
 
+pub mod admit;
 pub mod bootparams;
 pub mod bootreq;
 pub mod bzimage;
