@@ -3,9 +3,9 @@
 # ping from the primary is answered by both, and malformed frames the
 # primary injects into kernel 1's ring (msgtest/net_garbage) are dropped,
 # counted in rx_errors and logged, with traffic going on around them.
-# Then kernel 2 stops draining its rings and floods kernel 1 with
-# requests (msgtest/rx_pause, msgtest/flood): kernel 1 refuses or drops
-# what does not fit back to kernel 2, and its pings to kernel 0 keep
+# Then kernel 1 stops draining its rings and floods kernel 2 with
+# requests (msgtest/rx_pause, msgtest/flood): kernel 2 refuses or drops
+# what does not fit back to kernel 1, and its pings to kernel 0 keep
 # working (issue 14: one slow peer delays only its own traffic).
 # (The WARNING allowed below is ping(8)'s own, about -b.)
 # cmdline: popcorn.reserve=1G,kernels=2
@@ -14,9 +14,9 @@
 # expect ttyS1: inside 1: all checks passed
 # expect ttyS2: inside 2: all checks passed
 # expect ttyS1: popnet0: dropped a frame from kernel 0: 
-# expect ttyS2: ok: 3000 requests sent to kernel 1, none of the replies taken
-# expect ttyS1: ok: 5 round trips to kernel 0 while kernel 2 does not drain
-# expect ttyS1: message layer: refused a request from kernel 2: it has too many requests in progress here
+# expect ttyS1: ok: 3000 requests sent to kernel 2, none of the replies taken
+# expect ttyS2: ok: 5 round trips to kernel 0 while kernel 1 does not drain
+# expect ttyS2: message layer: refused a request from kernel 1: it has too many requests in progress here
 # allow ttyS0: WARNING: pinging broadcast address
 . /usr/share/popcorn/lib.sh
 

@@ -1,7 +1,7 @@
 # Runs inside secondary kernels 1 and 2 (popnet-three): popnet0 as
 # 192.0.2.(id+1), answering broadcast pings; pings the other secondary;
-# kernel 1 checks the malformed frames the primary sends it. Then kernel 2
-# stops draining and floods kernel 1 with requests, and kernel 1 checks
+# kernel 1 checks the malformed frames the primary sends it. Then kernel 1
+# stops draining and floods kernel 2 with requests, and kernel 2 checks
 # that its round trips with kernel 0 are not held up by that.
 . /usr/share/popcorn/lib.sh
 
@@ -39,21 +39,22 @@ if [ "$id" = 1 ]; then
 	ping -n -c 2 192.0.2.1
 	ip -s link show popnet0
 fi
-# One kernel that does not keep up costs only its own traffic: kernel 2
-# stops draining its rings and floods kernel 1 with requests, whose
-# replies fill the ring back to it. Kernel 1's receive thread must not
-# wait for that ring: its round trips with kernel 0 go on meanwhile.
-if [ "$id" = 2 ]; then
+# One kernel that does not keep up costs only its own traffic: kernel 1
+# (once it has checked the malformed frames) stops draining its rings and
+# floods kernel 2 with requests, whose replies fill the ring back to it.
+# Kernel 2's receive thread must not wait for that ring: its round trips
+# with kernel 0 go on meanwhile.
+if [ "$id" = 1 ]; then
 	echo 1 >/sys/kernel/popcorn/msgtest/rx_pause
-	echo "1 3000" >/sys/kernel/popcorn/msgtest/flood
-	echo "ok: 3000 requests sent to kernel 1, none of the replies taken"
-	wait_until 300 "kernel 1 never finished its checks" sh -c "! peer_is live 1"
+	echo "2 3000" >/sys/kernel/popcorn/msgtest/flood
+	echo "ok: 3000 requests sent to kernel 2, none of the replies taken"
+	wait_until 300 "kernel 2 never finished its checks" sh -c "! peer_is live 2"
 	echo 0 >/sys/kernel/popcorn/msgtest/rx_pause
 else
-	wait_until 120 "kernel 2's flood never filled the ring to it" at_least /sys/kernel/popcorn/peers/2/ring_full 1
+	wait_until 300 "kernel 1's flood never filled the ring to it" at_least /sys/kernel/popcorn/peers/1/ring_full 1
 	for n in 1 2 3 4 5; do
-		rtt=$(cat /sys/kernel/popcorn/peers/0/ping) || fail "ping $n to kernel 0 failed while kernel 2 does not drain its ring"
+		rtt=$(cat /sys/kernel/popcorn/peers/0/ping) || fail "ping $n to kernel 0 failed while kernel 1 does not drain its ring"
 	done
-	echo "ok: 5 round trips to kernel 0 while kernel 2 does not drain (last $rtt ns)"
+	echo "ok: 5 round trips to kernel 0 while kernel 1 does not drain (last $rtt ns)"
 fi
 echo "inside $id: all checks passed"
