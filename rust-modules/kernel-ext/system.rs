@@ -57,3 +57,11 @@ pub fn tsc_khz() -> u32 {
     // single aligned word stores, so a read sees one value or the other.
     unsafe { bindings::tsc_khz }
 }
+
+/// Memory available for new allocations without swapping, in bytes
+/// (`MemAvailable`: free pages plus what can be reclaimed easily).
+pub fn available_ram_bytes() -> u64 {
+    // SAFETY: `si_mem_available` only reads the page allocator's counters.
+    let pages = unsafe { bindings::si_mem_available() };
+    u64::try_from(pages).unwrap_or(0).saturating_mul(kernel::page::PAGE_SIZE as u64)
+}

@@ -51,8 +51,9 @@ use kernel::{
 
 use crate::errno;
 use kernel::str::CStr;
+use crate::admit::{self, PeerLoad};
 use crate::migrate::{self as wire, Begin, Creds, Header, Op, Signals, Vma, HEADER_SIZE, PAGE_SIZE};
-use crate::msg::{From, MsgHandler, MsgLayer, SendMode, FIRST_USER_KIND};
+use crate::msg::{Answer, Deferred, From, MsgHandler, MsgLayer, SendMode, FIRST_USER_KIND};
 use crate::sysfs::{AttributeOps, Dir, Page};
 use crate::usertask::{self, reg, Current, Task, TaskWork, Unfit, NR_REGS};
 
@@ -131,6 +132,12 @@ pub struct Migration {
     outgoing: Mutex<KVec<Arc<Outgoing>>>,
     #[pin]
     incoming: Mutex<KVec<Arc<Incoming>>>,
+    /// Held by `begin` from its admission check until the new staging is
+    /// in `incoming` (a worker runs each `Begin`; two at once must not
+    /// both pass the check). Taken before `incoming`, never on the receive
+    /// thread.
+    #[pin]
+    admitting: Mutex<()>,
     counters: Counters,
     /// Task works queued or running (capture, stub, restore): the module
     /// must not go while one may still call into it.
@@ -208,6 +215,8 @@ struct Incoming {
     id: u64,
     /// The kernel that sent it here.
     sender: u32,
+    /// Bytes set aside for its pages (`admit::staging_bytes`).
+    reserved: u64,
     begin: Begin,
     #[pin]
     data: Mutex<Staged>,
@@ -229,6 +238,15 @@ struct Staged {
     pending: u64,
 }
 
+/// A staged image being restored, out of its staging's lock.
+struct Shipped {
+    vmas: KVec<Vma>,
+    page_addrs: KVec<u64>,
+    page_data: KVVec<u8>,
+    /// Its identity (boxed: it is 344 bytes).
+    creds: KBox<Creds>,
+}
+
 fn refusal(pid: u32, why: &str, e: Error) -> Error {
     pr_info!("migrate {}: refused: {}\n", pid, why);
     e
@@ -243,6 +261,7 @@ impl Migration {
                 next_id: AtomicU32::new(1),
                 outgoing <- new_mutex!(KVec::new()),
                 incoming <- new_mutex!(KVec::new()),
+                admitting <- new_mutex!(()),
                 counters: Counters::default(),
                 busy: AtomicU32::new(0),
                 closing: AtomicBool::new(false),
@@ -812,10 +831,21 @@ impl Migration {
             // A first migration: the stub is the transfer's own id.
             return Err(EINVAL);
         }
+        let admitting = self.admitting.lock();
         // Staging left behind by a kernel that went away in the middle.
         crate::kvec::remove_where(&mut self.incoming.lock(), |i| {
             i.data.lock().state == InState::Staging && !self.msg.peer_live(i.sender)
         });
+        // What the sender may make this kernel set aside (admit.rs).
+        let reserved = admit::staging_bytes(u64::from(begin.pages), PAGE_SIZE as u64).unwrap_or(u64::MAX);
+        let (peer, all) = self.staging_load(from.id);
+        if let Err(refusal) = admit::admit(peer, all, reserved, crate::system::available_ram_bytes()) {
+            self.counters.refused.fetch_add(1, Ordering::Relaxed);
+            if crate::msg::log_allowed() {
+                pr_warn!("migration from kernel {}: refused: {}\n", from.id, refusal);
+            }
+            return Err(Error::from_errno(-refusal.errno()));
+        }
         // Room for every page it may send, up front: ENOMEM now rather
         // than half-way, and no copying as the buffer grows.
         let pages = begin.pages as usize;
@@ -825,6 +855,7 @@ impl Migration {
             pin_init!(Incoming {
                 id,
                 sender: from.id,
+                reserved,
                 begin,
                 data <- new_mutex!(Staged {
                     state: InState::Staging,
@@ -842,7 +873,26 @@ impl Migration {
             GFP_KERNEL,
         )?;
         self.incoming.lock().push(incoming, GFP_KERNEL)?;
+        drop(admitting);
         Ok(())
+    }
+
+    /// Migrations not running yet, and the bytes set aside for them: those
+    /// from kernel `sender`, and the bytes of all.
+    fn staging_load(&self, sender: u32) -> (PeerLoad, u64) {
+        let mut peer = PeerLoad::default();
+        let mut all = 0u64;
+        for i in self.incoming.lock().iter() {
+            if matches!(i.data.lock().state, InState::Running(_) | InState::Moved) {
+                continue;
+            }
+            all = all.saturating_add(i.reserved);
+            if i.sender == sender {
+                peer.pending = peer.pending.saturating_add(1);
+                peer.bytes = peer.bytes.saturating_add(i.reserved);
+            }
+        }
+        (peer, all)
     }
 
     fn stage(&self, from: From, header: Header, body: &[u8]) {
@@ -969,7 +1019,20 @@ impl Migration {
     /// migrated program.
     fn restore(&self, current: &Current, incoming: &Incoming, helper: bool) -> Result {
         let started = crate::kthread::monotonic_ns();
-        let mut staged = incoming.data.lock();
+        // The image is taken out of the staging: its lock is not held while
+        // files open or memory is written (the receive thread takes it to
+        // deliver signals).
+        let mut creds = KBox::new(Creds::default(), GFP_KERNEL)?;
+        let staged = {
+            let mut locked = incoming.data.lock();
+            *creds = locked.creds;
+            Shipped {
+                vmas: core::mem::replace(&mut locked.vmas, KVec::new()),
+                page_addrs: core::mem::replace(&mut locked.page_addrs, KVec::new()),
+                page_data: core::mem::replace(&mut locked.page_data, KVVec::new()),
+                creds,
+            }
+        };
         let begin = &incoming.begin;
         // Its identity first: nothing of the helper's (root) stays, and
         // the rest is done with the process's own rights.
@@ -1020,15 +1083,18 @@ impl Migration {
         if helper {
             current.close_files_from(3);
         }
+        let mut staged_vmas = staged.vmas;
+        drop(staged.page_addrs);
+        drop(staged.page_data);
+        let mut staged = incoming.data.lock();
+        // Moving on later marks its text from these.
+        core::mem::swap(&mut staged.vmas, &mut staged_vmas);
         current.set_signals(&staged.signals)?;
         let regs = staged.regs.ok_or(EINVAL)?;
         current.set_user_state(&regs, &staged.xsave)?;
         let pid = current.pid();
         self.counters.restore_ns.store(crate::kthread::monotonic_ns() - started, Ordering::Relaxed);
         staged.state = InState::Running(pid);
-        // The staged copy is not needed any more.
-        staged.page_data = KVVec::new();
-        staged.page_addrs = KVec::new();
         // Signals sent to it while it was on its way, delivered when it
         // returns to user mode now.
         let pending = core::mem::take(&mut staged.pending);
@@ -1060,7 +1126,7 @@ fn give_identity(current: &Current, creds: &Creds, pid: u32) -> Result {
 /// the rest, and everything when the file is missing or differs, is
 /// mapped anonymously and written from the shipped pages. One log line
 /// says which way it went.
-fn map_program_text(current: &Current, begin: &Begin, staged: &Staged) -> Result<KVec<bool>> {
+fn map_program_text(current: &Current, begin: &Begin, staged: &Shipped) -> Result<KVec<bool>> {
     let mut from_file = KVec::with_capacity(staged.vmas.len(), GFP_KERNEL)?;
     let candidate = |v: &Vma| v.flags & Vma::FILE != 0 && v.flags & Vma::WRITE == 0;
     let mut path = [0u8; wire::MAX_PATH + 1];
@@ -1079,7 +1145,9 @@ fn map_program_text(current: &Current, begin: &Begin, staged: &Staged) -> Result
     }
     let mut failure: Option<Unused> = None;
     let any = staged.vmas.iter().any(candidate);
-    let file = match path.filter(|_| any).map(usertask::OpenFile::open) {
+    // A path the sender chose: only a regular file, opened without waiting
+    // (a FIFO there must not hold the restore forever).
+    let file = match path.filter(|_| any).map(usertask::OpenFile::open_regular) {
         Some(Ok(file)) => Some(file),
         Some(Err(e)) => {
             failure = Some(Unused::CannotMap(e));
@@ -1136,7 +1204,7 @@ fn map_program_text(current: &Current, begin: &Begin, staged: &Staged) -> Result
 
 /// Whether the memory now at `v` holds exactly the pages shipped for it
 /// (zeros where none was shipped). `page`: a page-sized buffer.
-fn same_bytes(current: &Current, v: &Vma, staged: &Staged, page: &mut [u8]) -> bool {
+fn same_bytes(current: &Current, v: &Vma, staged: &Shipped, page: &mut [u8]) -> bool {
     let mut addr = v.start;
     while addr < v.end {
         if current.read(addr, page).is_err() {
@@ -1293,11 +1361,51 @@ impl MsgHandler for Migration {
         }
     }
 
-    fn on_request(&self, from: From, body: &[u8]) -> Result<KVec<u8>> {
+    fn on_request(self: Arc<Self>, from: From, body: &[u8]) -> Answer {
+        let Ok((header, rest)) = Header::parse(body) else {
+            return Answer::Now(Err(EINVAL));
+        };
+        match header.op {
+            // A large allocation, the user-mode helper: on a worker, off
+            // the receive thread.
+            Op::Begin | Op::Commit => {
+                let mut copy = KVec::new();
+                if let Err(e) = copy.extend_from_slice(body, GFP_KERNEL) {
+                    return Answer::Now(Err(e.into()));
+                }
+                match Arc::new(RequestJob { migration: self, from, body: copy }, GFP_KERNEL) {
+                    Ok(job) => Answer::Later(job),
+                    Err(e) => Answer::Now(Err(e.into())),
+                }
+            }
+            Op::Moving => Answer::Now(self.moving(from, header.id, rest).map(|()| KVec::new())),
+            _ => Answer::Now(Err(EINVAL)),
+        }
+    }
+}
+
+/// A request whose handling must not run on the receive thread.
+struct RequestJob {
+    migration: Arc<Migration>,
+    from: From,
+    body: KVec<u8>,
+}
+
+impl Deferred for RequestJob {
+    fn run(&self) -> Result<KVec<u8>> {
+        self.migration.on_slow_request(self.from, &self.body)
+    }
+}
+
+impl Migration {
+    /// `Begin` and `Commit`, on a worker.
+    fn on_slow_request(&self, from: From, body: &[u8]) -> Result<KVec<u8>> {
+        if self.closing.load(Ordering::SeqCst) {
+            return Err(errno::ehostdown());
+        }
         let (header, body) = Header::parse(body).map_err(|_| EINVAL)?;
         match header.op {
             Op::Begin => self.begin(from, header.id, body)?,
-            Op::Moving => self.moving(from, header.id, body)?,
             Op::Commit => {
                 if !self.find_incoming(header.id).is_some_and(|i| i.sender == from.id) {
                     return Err(ENOENT);

@@ -25,6 +25,12 @@
 //!    requests go to the registered [`MsgHandler::on_request`] and their
 //!    answer goes back, other kinds to [`MsgHandler::on_message`].
 //!
+//! The receive thread never waits on a peer or on a file: a reply that does
+//! not fit in the ring now goes out from a worker, slow request handling
+//! ([`Answer::Later`]) runs on a worker, and each peer has at most
+//! [`JOBS_PER_PEER`] of those at once, so one slow or hostile peer delays
+//! only its own traffic.
+//!
 //! A peer is never trusted: every entry and frame read from the window is
 //! checked (`window.rs`, `ring.rs`). A corrupt ring costs its messages and
 //! a log line: the receiver resyncs, the sender restarts at the receiver's
@@ -59,6 +65,7 @@ use crate::ring::{self, Layout, Receiver, RingError, RingMemory, Sender};
 use crate::sysfs::{AttributeOps, Constant, Dir, Page};
 use crate::waitqueue::IrqWaitQueue;
 use crate::window::{self, KernelEntry, SlotState, WindowLayout, KERNEL_SLOTS};
+use crate::workqueue::OwnedQueue;
 
 /// Kinds the layer itself uses; other users take kinds from
 /// [`FIRST_USER_KIND`] to [`LAST_KIND`].
@@ -85,8 +92,11 @@ const RX_IDLE_MS: u32 = 100;
 const PEER_WATCH_MS: u32 = 100;
 /// How long a sender spins for room in a full ring before it sleeps.
 const FULL_SPIN_NS: u64 = 50_000;
-/// How long the receive thread tries to queue a reply into a full ring.
-const REPLY_WAIT_MS: u64 = 100;
+/// How long a worker waits for room for a reply in a full ring.
+const REPLY_WAIT_MS: u32 = 1000;
+/// Jobs (slow requests, replies waiting for room) one peer may have on
+/// the workers at once; more are refused (`EBUSY`) or dropped.
+pub const JOBS_PER_PEER: u32 = 4;
 /// The CPU the receive thread runs on: the one the message interrupt is
 /// sent to (the boot CPU of every kernel).
 const RX_CPU: u32 = 0;
@@ -123,18 +133,36 @@ pub struct From {
     pub slot: usize,
 }
 
+/// Slow handling of a request, run on a worker thread off the receive
+/// path ([`Answer::Later`]).
+pub trait Deferred: Send + Sync {
+    /// Does the work; what it returns goes back to the requester (an error
+    /// as its errno).
+    fn run(&self) -> Result<KVec<u8>>;
+}
+
+/// How a handler answers a request.
+pub enum Answer {
+    /// This answer, sent at once (an error as its errno).
+    Now(Result<KVec<u8>>),
+    /// The answer takes time (large allocations, starting programs, files):
+    /// the layer runs this on a worker and sends what it returns. Later
+    /// messages from the same peer may be handled before it runs.
+    Later(Arc<dyn Deferred>),
+}
+
 /// What a user of the layer implements for its message kind. Both methods
-/// run on the receive thread, in process context: they may allocate and
-/// sleep briefly, but the longer they take, the longer every peer's
-/// messages wait.
+/// run on the receive thread, in process context. They must not wait for a
+/// peer, a file or anything slow (every peer's messages wait meanwhile):
+/// they may take short locks and make small allocations; slow work of a
+/// request goes to [`Answer::Later`].
 pub trait MsgHandler: Send + Sync {
     /// A one-way message.
     fn on_message(&self, _from: From, _body: &[u8]) {}
 
-    /// A request; what it returns goes back to the requester (an error as
-    /// its errno).
-    fn on_request(&self, _from: From, _body: &[u8]) -> Result<KVec<u8>> {
-        Err(errno::eopnotsupp())
+    /// A request; the answer goes back to the requester.
+    fn on_request(self: Arc<Self>, _from: From, _body: &[u8]) -> Answer {
+        Answer::Now(Err(errno::eopnotsupp()))
     }
 
     /// The receive thread finished a pass over every ring, after handing
@@ -384,6 +412,16 @@ struct Channel {
     /// Bytes a sender asked room for with [`MsgLayer::want_room`]; 0 when
     /// nobody waits.
     room_wanted: AtomicUsize,
+    /// This peer's jobs on the workers (at most [`JOBS_PER_PEER`]).
+    jobs: AtomicU32,
+}
+
+/// Work for a peer on a worker thread, ending with a reply.
+enum Job {
+    /// Run this, send what it returns.
+    Run(Arc<dyn Deferred>),
+    /// Send this answer (no room for it when it was ready).
+    Send(Result<KVec<u8>>),
 }
 
 /// What a pending request is waiting for.
@@ -417,6 +455,14 @@ pub struct MsgLayer {
     listener: SpinLock<Option<Arc<dyn PeerListener>>>,
     /// Live peers at the watcher's last look.
     live_peers: AtomicU32,
+    /// Where slow requests and replies that must wait for room run. Jobs
+    /// hold the layer: [`MsgService`] flushes the queue after stopping the
+    /// receive thread (the only one queueing), so the layer's last
+    /// reference is never a job's.
+    jobs: OwnedQueue,
+    /// Test hook (`msgtest/rx_pause`): the receive thread stops draining,
+    /// as a kernel that does not keep up would.
+    rx_paused: AtomicBool,
 }
 
 /// Logs at most one line per second from the receive path, so that a
@@ -507,6 +553,7 @@ impl MsgLayer {
     }
 
     fn build(window: Arc<Window>, self_slot: usize, self_id: u32) -> Result<Arc<Self>> {
+        let jobs = OwnedQueue::new(c_str!("popcorn_msg_jobs"), KERNEL_SLOTS as u32 * JOBS_PER_PEER)?;
         let mut channels: [Option<Arc<Channel>>; KERNEL_SLOTS] = [const { None }; KERNEL_SLOTS];
         for (slot, place) in channels.iter_mut().enumerate() {
             if slot == self_slot {
@@ -525,6 +572,7 @@ impl MsgLayer {
                     tx <- crate::new_spinlock_bh!(TxSide { sender: Sender::resume(out, layout), generation }),
                     stats: PeerStats::default(),
                     room_wanted: AtomicUsize::new(0),
+                    jobs: AtomicU32::new(0),
                 }),
                 GFP_KERNEL,
             )?);
@@ -544,9 +592,16 @@ impl MsgLayer {
                 poll: AtomicBool::new(false),
                 listener <- new_spinlock!(None),
                 live_peers: AtomicU32::new(0),
+                jobs,
+                rx_paused: AtomicBool::new(false),
             }),
             GFP_KERNEL,
         )
+    }
+
+    /// This kernel's id.
+    pub fn self_id(&self) -> u32 {
+        self.self_id
     }
 
     /// This kernel's slot in the table.
@@ -973,7 +1028,7 @@ impl MsgLayer {
 
     /// Takes up to [`BATCH`] frames from every live peer; returns how many.
     /// Then tells each handler that got a message that the pass is over.
-    fn drain_all(&self, sides: &mut RxSides, buf: &mut [u8], woken: bool) -> usize {
+    fn drain_all(self: &Arc<Self>, sides: &mut RxSides, buf: &mut [u8], woken: bool) -> usize {
         let mut total = 0;
         // Bit k: a one-way message of user kind k was handed out.
         let mut kinds: u64 = 0;
@@ -992,7 +1047,7 @@ impl MsgLayer {
         total
     }
 
-    fn drain(&self, slot: usize, rx: &mut RxSide, buf: &mut [u8], woken: bool, kinds: &mut u64) -> usize {
+    fn drain(self: &Arc<Self>, slot: usize, rx: &mut RxSide, buf: &mut [u8], woken: bool, kinds: &mut u64) -> usize {
         let (Some(channel), Some(peer)) = (self.channel(slot), self.window.peek(slot)) else {
             return 0;
         };
@@ -1050,7 +1105,7 @@ impl MsgLayer {
         got
     }
 
-    fn dispatch(&self, channel: &Channel, from: From, kind: u16, body: &[u8]) {
+    fn dispatch(self: &Arc<Self>, channel: &Channel, from: From, kind: u16, body: &[u8]) {
         if kind == KIND_REPLY {
             let (Some(header), Some(rest)) = (body.get(..REPLY_HEADER_SIZE), body.get(REPLY_HEADER_SIZE..))
             else {
@@ -1076,21 +1131,18 @@ impl MsgLayer {
                 self.drop_frame(channel, from, kind, "a request without its tag");
                 return;
             };
+            let tag = read_u32(tag, 0).unwrap_or(0);
             let answer = if base == KIND_PING {
-                copy_of(rest)
+                Answer::Now(copy_of(rest))
             } else {
                 match self.handler(base) {
                     Some(handler) => handler.on_request(from, rest),
-                    None => Err(errno::eopnotsupp()),
+                    None => Answer::Now(Err(errno::eopnotsupp())),
                 }
             };
-            let (status, reply): (i32, &[u8]) = match &answer {
-                Ok(bytes) => (0, bytes.as_slice()),
-                Err(e) => (e.to_errno(), &[]),
-            };
-            let result = self.send_reply(from.slot, tag, status, reply);
-            if result.is_err() {
-                channel.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            match answer {
+                Answer::Now(result) => self.reply_now(channel, from, tag, result),
+                Answer::Later(work) => self.defer(channel, from, tag, Job::Run(work)),
             }
             return;
         }
@@ -1100,18 +1152,85 @@ impl MsgLayer {
         }
     }
 
-    fn send_reply(&self, slot: usize, tag: &[u8], status: i32, body: &[u8]) -> Result {
-        // The receive thread must not wait long: the peer's receive thread
-        // may be waiting for room in our ring at the same time.
-        let started = monotonic_ms();
-        loop {
-            match self.send_to_slot(slot, KIND_REPLY, &[tag, &status.to_le_bytes(), body], SendMode::NoWait) {
-                Err(e) if e == EAGAIN && monotonic_ms().saturating_sub(started) < REPLY_WAIT_MS => {
-                    wait_a_little(self.polling())
-                }
-                other => return other,
+    /// Sends a request's answer from the receive thread, which must not
+    /// wait: if the ring has no room now (the peer does not drain it, or
+    /// is busy sending to us), a worker sends it.
+    fn reply_now(self: &Arc<Self>, channel: &Channel, from: From, tag: u32, result: Result<KVec<u8>>) {
+        match self.send_reply(from.slot, tag, &result, SendMode::NoWait) {
+            Ok(()) => {}
+            Err(e) if e == EAGAIN => self.defer(channel, from, tag, Job::Send(result)),
+            Err(_) => {
+                channel.stats.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Hands a peer's job to a worker, unless that peer has
+    /// [`JOBS_PER_PEER`] there already: then a request is refused with
+    /// `EBUSY` and a reply dropped (the requester's time limit ends its
+    /// wait), with a rate-limited log line.
+    fn defer(self: &Arc<Self>, channel: &Channel, from: From, tag: u32, job: Job) {
+        let taken = channel
+            .jobs
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < JOBS_PER_PEER).then_some(n + 1))
+            .is_ok();
+        let generation = self.window.peek(from.slot).map_or(0, |p| p.generation);
+        let refused = if taken {
+            let layer = self.clone();
+            let slot = from.slot;
+            let spawned = self.jobs.spawn(move || {
+                let result = match job {
+                    Job::Run(work) => work.run(),
+                    Job::Send(result) => result,
+                };
+                layer.reply_later(slot, generation, tag, &result);
+                if let Some(channel) = layer.channel(slot) {
+                    channel.jobs.fetch_sub(1, Ordering::AcqRel);
+                }
+            });
+            match spawned {
+                Ok(()) => return,
+                Err(_) => {
+                    channel.jobs.fetch_sub(1, Ordering::AcqRel);
+                    "no memory for a job"
+                }
+            }
+        } else {
+            "it has too many requests in progress here"
+        };
+        // Only the refusal's errno goes back (what did not fit is dropped).
+        let sent = self.send_reply(from.slot, tag, &Err(EBUSY), SendMode::NoWait);
+        channel.stats.dropped.fetch_add(u64::from(sent.is_err()), Ordering::Relaxed);
+        if log_allowed() {
+            pr_warn!("message layer: refused a request from kernel {}: {}\n", from.id, refused);
+        }
+    }
+
+    /// Sends an answer from a worker: it may wait a while for room, but
+    /// only if the peer in `slot` is still the one that asked.
+    fn reply_later(&self, slot: usize, generation: u32, tag: u32, result: &Result<KVec<u8>>) {
+        let Some(channel) = self.channel(slot) else { return };
+        let same = self.window.peek(slot).is_some_and(|p| p.generation == generation);
+        let sent = same && self.send_reply(slot, tag, result, SendMode::Wait { timeout_ms: REPLY_WAIT_MS }).is_ok();
+        if !sent {
+            channel.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            if log_allowed() {
+                pr_warn!("message layer: dropped a reply to the kernel in slot {}: its ring stayed full\n", slot);
+            }
+        }
+    }
+
+    fn send_reply(&self, slot: usize, tag: u32, result: &Result<KVec<u8>>, mode: SendMode) -> Result {
+        let (status, body): (i32, &[u8]) = match result {
+            Ok(bytes) => (0, bytes.as_slice()),
+            Err(e) => (e.to_errno(), &[]),
+        };
+        self.send_to_slot(slot, KIND_REPLY, &[&tag.to_le_bytes(), &status.to_le_bytes(), body], mode)
+    }
+
+    /// Waits until every job queued so far has run (module unload).
+    pub fn flush_jobs(&self) {
+        self.jobs.flush();
     }
 
     fn handler(&self, kind: u16) -> Option<Arc<dyn MsgHandler>> {
@@ -1221,6 +1340,28 @@ impl MsgLayer {
         Ok(())
     }
 
+    /// Test hook (`msgtest/rx_pause`): stops or resumes draining the
+    /// rings to this kernel.
+    pub fn pause_rx(&self, paused: bool) {
+        self.rx_paused.store(paused, Ordering::Relaxed);
+        RX_WAIT.wake();
+    }
+
+    /// Test hook (`msgtest/flood`): sends `count` ping requests to kernel
+    /// `to` without waiting for their replies, as a hostile kernel would
+    /// (tag 0, which no request of ours uses: the replies are dropped).
+    pub fn flood_requests(&self, to: u32, count: u32) -> Result {
+        let (slot, _) = self.live_slot(to).ok_or(errno::ehostunreach())?;
+        let body = [0u8; PING_BYTES];
+        for _ in 0..count {
+            self.send_to_slot(slot, KIND_PING | REQUEST, &[&0u32.to_le_bytes(), &body], SendMode::Wait { timeout_ms: PING_TIMEOUT_MS })?;
+            if kernel::current!().signal_pending() {
+                return Err(EINTR);
+            }
+        }
+        Ok(())
+    }
+
     /// The table as the peer watcher sees it.
     fn peer_entry(&self, slot: usize) -> Option<KernelEntry> {
         if slot == self.self_slot {
@@ -1279,6 +1420,10 @@ impl ThreadBody for RxThread {
         let mut sides = msg.rx_sides();
         let mut woken = false;
         while !ctx.should_stop() {
+            if msg.rx_paused.load(Ordering::Relaxed) {
+                ctx.sleep_ms(10);
+                continue;
+            }
             let got = msg.drain_all(&mut sides, buf.as_mut_slice(), woken);
             msg.answer_room_waiters();
             woken = false;
@@ -1457,8 +1602,9 @@ impl AttributeOps for PollFile {
 /// Dropping it stops them (receive thread, watcher and its directories)
 /// before the layer itself goes.
 pub struct MsgService {
-    // Field order is drop order.
-    _rx: KThread<RxThread>,
+    // Field order is drop order; the receive thread goes first, in `drop`,
+    // then the jobs it queued.
+    rx: Option<KThread<RxThread>>,
     _watch: KThread<PeerWatch>,
     _dir: Dir,
     layer: Arc<MsgLayer>,
@@ -1496,7 +1642,7 @@ impl MsgService {
             RX_CPU,
         )?;
         Ok(MsgService {
-            _rx: rx,
+            rx: Some(rx),
             _watch: watch,
             _dir: dir,
             layer,
@@ -1505,5 +1651,14 @@ impl MsgService {
 
     pub fn layer(&self) -> &Arc<MsgLayer> {
         &self.layer
+    }
+}
+
+impl Drop for MsgService {
+    fn drop(&mut self) {
+        // Nothing queues jobs once the receive thread is gone; they hold
+        // the layer, so they end before it can.
+        drop(self.rx.take());
+        self.layer.flush_jobs();
     }
 }

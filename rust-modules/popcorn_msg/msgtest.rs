@@ -34,6 +34,15 @@
 //!     bench_memcpy      write "SIZE COUNT": COUNT copies of SIZE bytes
 //!                       through two 4 MiB buffers
 //!     bench_ns          the last benchmark's mean time per operation
+//!     rx_pause          1: this kernel's receive thread stops draining its
+//!                       rings (a kernel that does not keep up); 0 resumes
+//!     flood             write "ID COUNT": send COUNT ping requests to
+//!                       kernel ID without waiting for the replies (with
+//!                       rx_pause, the replies fill the ring back to us)
+//!     begin             write "ID PAGES COUNT": COUNT crafted migration
+//!                       `Begin` requests for PAGES pages each to kernel
+//!                       ID, each accepted one aborted again after all were
+//!                       sent; fails with the first refusal's errno
 //! ```
 //!
 //! The benchmarks (`make bench`, tests/bench/run) report ratios of these
@@ -67,6 +76,8 @@ const STRESS_HEADER: usize = 8;
 const STRESS_SEND_TIMEOUT_MS: u32 = 10_000;
 /// Most messages one write may ask for.
 const MAX_STRESS_COUNT: u32 = 10_000_000;
+/// Most requests one `flood` write sends.
+const MAX_FLOOD_COUNT: u32 = 100_000;
 
 /// A small, fast generator (SplitMix64): the stream's sizes and bytes.
 struct Mix(u64);
@@ -355,6 +366,82 @@ impl AttributeOps for NetGarbageFile {
     }
 }
 
+/// `msgtest/rx_pause`.
+struct RxPauseFile(Arc<MsgLayer>);
+
+#[vtable]
+impl AttributeOps for RxPauseFile {
+    fn store(&self, input: &[u8]) -> Result {
+        match numbers::<1>(input, "rx_pause")? {
+            ([0], 1) => self.0.pause_rx(false),
+            ([1], 1) => self.0.pause_rx(true),
+            _ => return Err(EINVAL),
+        }
+        Ok(())
+    }
+}
+
+/// `msgtest/flood`.
+struct FloodFile(Arc<MsgLayer>);
+
+#[vtable]
+impl AttributeOps for FloodFile {
+    fn store(&self, input: &[u8]) -> Result {
+        let ([to, count], n) = numbers::<2>(input, "flood")?;
+        if n != 2 || count > MAX_FLOOD_COUNT {
+            pr_err!("msgtest/flood: write ID COUNT, COUNT at most {}\n", MAX_FLOOD_COUNT);
+            return Err(EINVAL);
+        }
+        self.0.flood_requests(to, count)
+    }
+}
+
+/// `msgtest/begin`: crafted migration requests, as a hostile kernel would
+/// send them.
+struct BeginFile(Arc<MsgLayer>);
+
+#[vtable]
+impl AttributeOps for BeginFile {
+    fn store(&self, input: &[u8]) -> Result {
+        use crate::migrate::{Begin, Header, Op};
+        let ([to, pages, count], n) = numbers::<3>(input, "begin")?;
+        if n != 3 || count == 0 || count > 16 {
+            pr_err!("msgtest/begin: write ID PAGES COUNT, COUNT from 1 to 16\n");
+            return Err(EINVAL);
+        }
+        let me = self.0.self_id();
+        let kind = crate::migration::KIND_MIGRATE;
+        let mut result = Ok(());
+        let mut accepted = KVec::new();
+        for i in 0..count {
+            // Ids no real migration of ours uses (they count up from 1).
+            let id = (u64::from(me) << 32) | u64::from(0xffff_0000 | i);
+            let begin = Begin {
+                vmas: 1,
+                pages,
+                xsave_len: crate::usertask::xsave_size() as u32,
+                home: me,
+                stub: id,
+                ..Begin::default()
+            };
+            let mut body = KVec::new();
+            body.extend_from_slice(&Header { op: Op::Begin, id }.encode(), GFP_KERNEL)?;
+            body.extend_from_slice(&begin.encode(), GFP_KERNEL)?;
+            match self.0.request(to, kind, &body, 10_000) {
+                Ok(_) => accepted.push(id, GFP_KERNEL)?,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        for id in accepted.iter() {
+            let _ = self.0.send(to, kind, &Header { op: Op::Abort, id: *id }.encode(), SendMode::Wait { timeout_ms: 1000 });
+        }
+        result
+    }
+}
+
 struct CorruptFile(Arc<MsgLayer>);
 
 #[vtable]
@@ -573,6 +660,9 @@ impl MsgTest {
         dir.add_file(c_str!("bench_local_rtt"), BenchLocalRttFile)?;
         dir.add_file(c_str!("bench_memcpy"), BenchMemcpyFile)?;
         dir.add_file(c_str!("bench_ns"), crate::sysfs::Computed(show_bench_ns))?;
+        dir.add_file(c_str!("rx_pause"), RxPauseFile(msg.clone()))?;
+        dir.add_file(c_str!("flood"), FloodFile(msg.clone()))?;
+        dir.add_file(c_str!("begin"), BeginFile(msg.clone()))?;
         msg.register(KIND_STRESS, receiver)?;
         msg.register(KIND_BENCH, Arc::new(BenchSink, GFP_KERNEL)?)
             .inspect_err(|_| msg.unregister(KIND_STRESS))?;

@@ -92,6 +92,9 @@ mod number;
 #[path = "../popcorn-core/src/migrate.rs"]
 mod migrate;
 #[allow(dead_code, unreachable_pub)]
+#[path = "../popcorn-core/src/admit.rs"]
+mod admit;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../popcorn-core/src/trampoline.rs"]
 mod trampoline;
 #[allow(dead_code, unreachable_pub)]
@@ -144,6 +147,9 @@ mod usertask;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../kernel-ext/waitqueue.rs"]
 mod waitqueue;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../kernel-ext/workqueue.rs"]
+mod workqueue;
 
 mod loader;
 // The message layer's API is `pub` for the parts of Popcorn that build on

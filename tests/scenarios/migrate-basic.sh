@@ -4,7 +4,11 @@
 # exit status it ends with there; vector registers and MXCSR survive the
 # move; kill on the PID here ends it there; refusals leave the process
 # running here (among them processes in namespaces of their own), and so
-# does a request withdrawn while the process was stopped.
+# does a request withdrawn while the process was stopped. A kernel cannot
+# make another set aside more memory than it can spare, nor stage more
+# than 2 migrations there at once (issue 14): crafted `Begin` requests
+# (msgtest/begin) are refused with ENOMEM and EBUSY and a log line, and
+# real migrations work afterwards.
 # cmdline: popcorn.reserve=1G,kernels=1
 # popcorn: smp=4 mem=2G timeout=600
 # expect ttyS1: migtest: round .* ok
@@ -12,11 +16,17 @@
 # expect ttyS1: migtest: all checks passed, exiting with 7
 # expect ttyS0: ok: migrated migtest exited with 7
 # expect ttyS0: migrate 1: refused: it is an init
+# expect ttyS1: migration from kernel 0: refused: [0-9]* bytes asked for, more than half of the [0-9]* available
+# expect ttyS1: migration from kernel 0: refused: 2 of its migrations are pending here already \(at most 2\)
 . /usr/share/popcorn/lib.sh
 
 insmod popcorn_msg.ko
 boot_request "cpus=2-3 mem=512M"
 wait_peer 1
+
+# 100000 pages (390 MiB) on a 512 MiB kernel: refused before anything is
+# allocated for them.
+check_fails "Cannot allocate memory" write_to /sys/kernel/popcorn/msgtest/begin "1 100000 1"
 
 # 64 MiB, moved in the middle of its rounds.
 start_migtest 65536 --exit 7 memory 64 30
@@ -30,6 +40,11 @@ popcornctl status | grep -q "pid $pid: runs on kernel 1" || fail "popcornctl sta
 check_fails "runs on another kernel already" popcornctl migrate $pid 1
 expect_exit $pid 7 "migrated migtest"
 echo "ok: migrated migtest exited with 7"
+
+# Two pending migrations at once are admitted, a third is not (all three
+# are aborted again: the next migration is admitted).
+write_to /sys/kernel/popcorn/msgtest/begin "1 1 2"
+check_fails "Device or resource busy" write_to /sys/kernel/popcorn/msgtest/begin "1 1 3"
 
 # Vector registers live in a loop while it moves.
 start_migtest 0 --exit 5 vector 30

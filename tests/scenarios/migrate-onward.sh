@@ -4,7 +4,10 @@
 # state goes with it: signals sent to its PID here reach it on kernel 2
 # and run its handlers there (SIGUSR1 counted, SIGHUP ignored, SIGUSR2
 # blocked, SIGTERM handled on its alternate stack); without it, SIGUSR1
-# would have killed it.
+# would have killed it. The first runs from /tmp/migtest-copy, which is a
+# FIFO on kernel 2: kernel 2 must not open it (that would wait for a writer
+# forever, issue 14) but map the shipped text, and its message layer keeps
+# working (the signals reach the process, pings answer).
 # cmdline: popcorn.reserve=1G,kernels=2
 # popcorn: smp=6 mem=2G timeout=600 serials=3
 # secondary: one inside/migrate-onward-1.sh
@@ -16,6 +19,7 @@
 # expect ttyS2: migtest: SIGTERM handled on the alternate stack
 # expect ttyS2: migtest: all checks passed, exiting with 42
 # expect ttyS2: inside 2: sent pid [0-9]* home to kernel 0
+# expect ttyS2: migrate [0-9]*: cannot map /tmp/migtest-copy here \(Error\(13\)\); its text was shipped
 # expect ttyS0: migrate [0-9]*: now runs on kernel 2
 # expect ttyS0: migtest: all checks passed, exiting with 5
 . /usr/share/popcorn/lib.sh
@@ -27,7 +31,8 @@ boot_request "cpus=4-5 mem=512M initrd=/extra/two.cpio.gz"
 wait_peer 1
 wait_peer 2
 
-migtest --exit 42 signals 300 </dev/console &
+cp /usr/bin/migtest /tmp/migtest-copy
+/tmp/migtest-copy --exit 42 signals 300 </dev/console &
 pid=$!
 sleep 2
 popcornctl migrate $pid 1
@@ -41,6 +46,9 @@ kill -USR2 $pid
 sleep 2
 kill -USR1 $pid
 sleep 3
+for n in 1 2 3; do
+	cat /sys/kernel/popcorn/peers/2/ping >/dev/null || fail "kernel 2 does not answer pings after signals to $pid"
+done
 kill -0 $pid || fail "$pid died of a signal its handler or disposition should have taken"
 kill -TERM $pid
 status=0

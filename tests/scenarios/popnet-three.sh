@@ -6,7 +6,11 @@
 # A stuck peer costs only its own frames: kernel 2 stops draining its
 # ring (msgtest/rx_delay_us, 1 s per stress message), the primary's queue
 # to it stops (ethtool -S), and pings to kernel 1 go on without loss;
-# kernel 2's traffic resumes once it drains.
+# kernel 2's traffic resumes once it drains. Then kernel 1 stops draining
+# its rings and floods kernel 2 with requests (msgtest/rx_pause,
+# msgtest/flood): kernel 2 refuses or drops what does not fit back to
+# kernel 1, and its pings to kernel 0 keep working (issue 14: one slow
+# peer delays only its own traffic).
 # (The WARNING allowed below is ping(8)'s own, about -b.)
 # cmdline: popcorn.reserve=1G,kernels=2
 # popcorn: smp=6 mem=2G timeout=600 serials=3
@@ -15,6 +19,9 @@
 # expect ttyS2: inside 2: all checks passed
 # expect ttyS1: popnet0: dropped a frame from kernel 0: 
 # expect ttyS2: inside 2: drained the stuck ring
+# expect ttyS1: ok: 3000 requests sent to kernel 2, none of the replies taken
+# expect ttyS2: ok: 5 round trips to kernel 0 while kernel 1 does not drain
+# expect ttyS2: message layer: refused a request from kernel 1: it has too many requests in progress here
 # allow ttyS0: WARNING: pinging broadcast address
 . /usr/share/popcorn/lib.sh
 
@@ -74,10 +81,13 @@ wait_until 60 "kernel 2 never answered again" ping -n -c 1 -W 1 192.0.2.3
 echo "ok: kernel 2 answers again after draining"
 ethtool -S popnet0
 ip -s link show popnet0
-echo 1 >/sys/kernel/popcorn/shutdown
-echo 2 >/sys/kernel/popcorn/shutdown
-wait_state 1 stopped 300
+# The flood between the secondaries: kernel 1 starts it once this address
+# answers; kernel 2 powers off after its checks, kernel 1 takes
+# 192.0.2.202 once it has drained again.
+ip addr add 192.0.2.201/24 dev popnet0
 wait_state 2 stopped 300
+wait_until 300 "kernel 1 never finished its checks" ping -n -c 1 -W 1 192.0.2.202
+stop_kernel 1
 check_value /sys/class/net/popnet0/statistics/rx_errors 0
 rmmod popcorn_msg
 echo "popnet-three: all checks passed"

@@ -39,6 +39,7 @@
 //! - [`netframe`]: popnet's frames (header, MAC to kernel).
 //! - [`migrate`]: task migration's messages.
 //! - [`number`]: the one strict syntax of numbers written to sysfs files.
+//! - [`admit`]: how much memory another kernel's migrations may take here.
 
 #![no_std]
 // Clippy only (the kernel includes the files, not this crate root). Where
@@ -46,6 +47,7 @@
 // `wrapping_*` only where wrap-around is the meaning (ring counters).
 #![cfg_attr(not(test), deny(clippy::arithmetic_side_effects, clippy::indexing_slicing))]
 
+pub mod admit;
 pub mod bootparams;
 pub mod bootreq;
 pub mod bzimage;

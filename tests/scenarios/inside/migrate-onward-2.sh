@@ -3,6 +3,9 @@
 # home to kernel 0.
 . /usr/share/popcorn/lib.sh
 
+# The first process's program path is a FIFO here (nobody ever writes
+# to it): opening it for its text would wait forever.
+mkfifo /tmp/migtest-copy
 insmod popcorn_msg.ko
 wait_peer 0
 move_arrival 2 0 /usr/bin/migtest
