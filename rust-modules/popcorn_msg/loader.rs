@@ -466,11 +466,7 @@ fn write_memory(inputs: &StageInputs<'_>) -> Result<(KVec<u8>, u64)> {
         ..PopcornSetupData::default()
     };
     info.notify_apic_id = info.boot_cpu_apic_id;
-    let mut apic_ids = [0u32; bootparams::POPCORN_MAX_CPUS];
-    for (slot_id, cpu) in apic_ids.iter_mut().zip(inputs.request.cpus.iter()) {
-        *slot_id = reservation::cpu_apic_id(cpu).ok_or(ENODEV)?;
-    }
-    let nr_cpus = inputs.request.cpus.len().min(bootparams::POPCORN_MAX_CPUS);
+    let (apic_ids, nr_cpus) = apic_ids_of(&inputs.request.cpus)?;
     info.set_cpus(apic_ids.get(..nr_cpus).ok_or(EINVAL)?)
         .map_err(|e| refuse!(EINVAL, "setup_data: {}", e))?;
     let range = part_of(slot_bytes, slot.setup_data, shared::SETUP_DATA_MAX)?;
@@ -564,6 +560,16 @@ fn parse_id(input: &[u8], file: &str) -> Result<u32> {
         EINVAL
     })?;
     u32::try_from(id).map_err(|_| EINVAL)
+}
+
+/// The APIC IDs of `cpus`, in order (the first is the boot CPU), and how
+/// many there are (at most `POPCORN_MAX_CPUS`).
+fn apic_ids_of(cpus: &CpuSet) -> Result<([u32; bootparams::POPCORN_MAX_CPUS], usize)> {
+    let mut apic_ids = [0u32; bootparams::POPCORN_MAX_CPUS];
+    for (id, cpu) in apic_ids.iter_mut().zip(cpus.iter()) {
+        *id = reservation::cpu_apic_id(cpu).ok_or(ENODEV)?;
+    }
+    Ok((apic_ids, cpus.len().min(bootparams::POPCORN_MAX_CPUS)))
 }
 
 /// A snapshot of the control page in `mapping`.
@@ -901,15 +907,11 @@ impl Loader {
         // before it runs, so it finds itself there when its module loads.
         let msg_slot = inputs.slot.index + 1;
         if let Some(msg) = &self.msg {
-            let first = inputs.request.cpus.iter().next().ok_or(EINVAL)?;
-            let notify = reservation::cpu_apic_id(first).ok_or(ENODEV)?;
-            msg.announce_start(
-                msg_slot,
-                inputs.id,
-                notify,
-                u32::try_from(nr_cpus).unwrap_or(u32::MAX),
-                inputs.partition.size,
-            )?;
+            // Its CPUs' APIC IDs, boot CPU first: the only ones the
+            // primary will ever interrupt for it.
+            let (apic_ids, nr) = apic_ids_of(&inputs.request.cpus)?;
+            let apic_ids = apic_ids.get(..nr).ok_or(EINVAL)?;
+            msg.announce_start(msg_slot, inputs.id, apic_ids, inputs.partition.size)?;
         }
         self.start(reservation, inputs, cr3, &secondary.control, nr_cpus)
             .inspect_err(|_| {

@@ -3,7 +3,8 @@
 //! The inter-kernel message layer: rings in the shared window, the message
 //! interrupt, and the API the other parts of Popcorn send and receive with.
 //!
-//! Each kernel maps the whole shared window. Its header page holds the
+//! Each kernel maps the shared window's header page and the rings it is an
+//! end of (all of them on the primary). The header page holds the
 //! kernel table (`window.rs`): one entry per kernel slot, written by the
 //! primary when it starts (state `starting`, generation + 1) or reclaims
 //! (`gone`) a kernel, and by the kernel itself when its message layer comes
@@ -32,7 +33,9 @@
 //! only its own traffic.
 //!
 //! A peer is never trusted: every entry and frame read from the window is
-//! checked (`window.rs`, `ring.rs`). A corrupt ring costs its messages and
+//! checked (`window.rs`, `ring.rs`); the primary takes kernel ids,
+//! generations and the CPUs it may interrupt from its own record, never
+//! from the table ([`Trust`], docs/message-layer.md). A corrupt ring costs its messages and
 //! a log line: the receiver resyncs, the sender restarts at the receiver's
 //! index. A peer that stops or crashes leaves the table (`gone`); sends to
 //! it fail with `EHOSTUNREACH`, requests waiting for it with `EHOSTDOWN`.
@@ -64,7 +67,7 @@ use crate::physmem::PhysMapping;
 use crate::ring::{self, Layout, Receiver, RingError, RingMemory, Sender};
 use crate::sysfs::{AttributeOps, Constant, Dir, Page};
 use crate::waitqueue::IrqWaitQueue;
-use crate::window::{self, KernelEntry, SlotState, WindowLayout, KERNEL_SLOTS};
+use crate::window::{self, Assignment, IpiRefused, KernelEntry, SlotState, WindowLayout, KERNEL_SLOTS};
 use crate::workqueue::OwnedQueue;
 
 /// Kinds the layer itself uses; other users take kinds from
@@ -195,9 +198,16 @@ pub enum SendMode {
     BestEffort,
 }
 
-/// The shared window, mapped, with its geometry.
+/// The parts of the shared window this kernel maps, with its geometry:
+/// the header page (header and kernel table) and the rings it is an end
+/// of (`window::mapped_rings`: every ring on the primary, which resets
+/// them). Nothing else of the window: no boot slot, no control page, no
+/// ring between two other kernels.
 struct Window {
-    map: PhysMapping,
+    header: PhysMapping,
+    /// By ring index (`WindowLayout::ring_index`); `None` for rings this
+    /// kernel has no end of.
+    rings: [Option<Arc<PhysMapping>>; window::NR_RINGS],
     layout: WindowLayout,
 }
 
@@ -205,7 +215,7 @@ impl Window {
     fn entry(&self, slot: usize) -> Option<KernelEntry> {
         let offset = window::entry_offset(slot).ok()?;
         let mut bytes = [0u8; window::ENTRY_SIZE];
-        self.map.read_bytes(offset, &mut bytes)?;
+        self.header.read_bytes(offset, &mut bytes)?;
         KernelEntry::parse(&bytes, slot).ok()
     }
 
@@ -215,9 +225,9 @@ impl Window {
         let offset = window::entry_offset(slot).ok()?;
         let mut bytes = [0u8; window::ENTRY_SIZE];
         entry.write(&mut bytes).ok()?;
-        self.map.write_bytes(offset + 4, bytes.get(4..)?)?;
+        self.header.write_bytes(offset + 4, bytes.get(4..)?)?;
         let state = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?);
-        self.map.atomic_u32(offset)?.store(state, Ordering::Release);
+        self.header.atomic_u32(offset)?.store(state, Ordering::Release);
         Some(())
     }
 
@@ -227,12 +237,13 @@ impl Window {
     fn peek(&self, slot: usize) -> Option<Peek> {
         let offset = window::entry_offset(slot).ok()?;
         // The state word is written last (`write_entry`): read it first.
-        let raw = self.map.atomic_u32(offset)?.load(Ordering::Acquire);
+        let raw = self.header.atomic_u32(offset)?.load(Ordering::Acquire);
         Some(Peek {
             state: SlotState::from_raw(raw),
-            generation: self.map.atomic_u32(offset + 4)?.load(Ordering::Relaxed),
-            kernel_id: self.map.atomic_u32(offset + 8)?.load(Ordering::Relaxed),
-            notify_apic_id: self.map.atomic_u32(offset + 12)?.load(Ordering::Relaxed),
+            generation: self.header.atomic_u32(offset + 4)?.load(Ordering::Relaxed),
+            kernel_id: self.header.atomic_u32(offset + 8)?.load(Ordering::Relaxed),
+            notify_apic_id: self.header.atomic_u32(offset + 12)?.load(Ordering::Relaxed),
+            refused: None,
         })
     }
 
@@ -242,45 +253,44 @@ impl Window {
         self.write_entry(slot, &entry)
     }
 
-    /// The ring `from` -> `to`, or `None` for a bad pair.
-    fn ring(self: &Arc<Self>, from: usize, to: usize) -> Option<WindowRing> {
-        let offset = usize::try_from(self.layout.ring_offset(from, to).ok()?).ok()?;
+    /// The ring `from` -> `to`, or `None` for a bad pair or a ring this
+    /// kernel does not map.
+    fn ring(&self, from: usize, to: usize) -> Option<WindowRing> {
+        let index = WindowLayout::ring_index(from, to).ok()?;
+        let map = self.rings.get(index)?.as_ref()?.clone();
         let layout = self.layout.ring();
-        // Every ring lies inside the window (host-tested in window.rs);
+        // Each ring's mapping is the ring's size (`MsgLayer::map_window`);
         // checked again here so that no accessor below can miss.
-        let end = offset.checked_add(layout.size())?;
-        self.map.atomic_u32(end.checked_sub(4)?)?;
-        Some(WindowRing {
-            window: self.clone(),
-            offset,
-            layout,
-        })
+        map.atomic_u32(layout.size().checked_sub(4)?)?;
+        Some(WindowRing { map, layout })
     }
 }
 
-/// What [`Window::peek`] reads of an entry.
+/// What [`Window::peek`] reads of an entry; after [`MsgLayer::peer`],
+/// what this kernel trusts of it.
 #[derive(Clone, Copy)]
 struct Peek {
     state: Option<SlotState>,
     generation: u32,
     kernel_id: u32,
     notify_apic_id: u32,
+    /// Why `notify_apic_id` must not be interrupted, if so.
+    refused: Option<IpiRefused>,
 }
 
 /// One ring's memory in the shared window.
 ///
 /// # Invariants
 ///
-/// `offset .. offset + layout.size()` lies inside `window.map`.
+/// `map` is `layout.size()` bytes or more.
 struct WindowRing {
-    window: Arc<Window>,
-    offset: usize,
+    map: Arc<PhysMapping>,
     layout: Layout,
 }
 
 impl WindowRing {
     fn index(&self, field: usize) -> Option<&AtomicU32> {
-        self.window.map.atomic_u32(self.offset + field)
+        self.map.atomic_u32(field)
     }
 }
 
@@ -325,15 +335,128 @@ impl RingMemory for WindowRing {
     }
     fn write_slots(&self, offset: usize, bytes: &[u8]) {
         // Checked: an offset past the end is dropped like one outside the map.
-        let at = self.offset.checked_add(ring::RING_HEADER_SIZE).and_then(|o| o.checked_add(offset));
-        let _ = at.and_then(|at| self.window.map.write_bytes(at, bytes));
+        let at = ring::RING_HEADER_SIZE.checked_add(offset);
+        let _ = at.and_then(|at| self.map.write_bytes(at, bytes));
     }
     fn read_slots(&self, offset: usize, out: &mut [u8]) {
-        let at = self.offset.checked_add(ring::RING_HEADER_SIZE).and_then(|o| o.checked_add(offset));
-        if at.and_then(|at| self.window.map.read_bytes(at, out)).is_none() {
+        let at = ring::RING_HEADER_SIZE.checked_add(offset);
+        if at.and_then(|at| self.map.read_bytes(at, out)).is_none() {
             out.fill(0);
         }
     }
+}
+
+/// The primary's own record of one slot: what it assigned to the kernel
+/// there (`Assignment`), never read back from the window. Written only by
+/// `announce_start`/`announce_end` (the loader's lock serialises them),
+/// read on every path, as a sequence lock: `seq` is odd while a write is
+/// under way, and a reader that saw it change reads again.
+struct Record {
+    seq: AtomicU32,
+    /// Raw `SlotState`: `Starting` while a kernel the primary started runs
+    /// there, `Gone` after it ended, `Empty` before any.
+    state: AtomicU32,
+    kernel_id: AtomicU32,
+    generation: AtomicU32,
+    nr_apic_ids: AtomicU32,
+    apic_ids: [AtomicU32; window::MAX_ASSIGNED_CPUS],
+}
+
+impl Record {
+    const fn new() -> Self {
+        Record {
+            seq: AtomicU32::new(0),
+            state: AtomicU32::new(0),
+            kernel_id: AtomicU32::new(0),
+            generation: AtomicU32::new(0),
+            nr_apic_ids: AtomicU32::new(0),
+            apic_ids: [const { AtomicU32::new(0) }; window::MAX_ASSIGNED_CPUS],
+        }
+    }
+
+    /// The slot as the record has it.
+    fn read(&self) -> RecordView {
+        loop {
+            let before = self.seq.load(Ordering::Acquire);
+            if before % 2 == 1 {
+                core::hint::spin_loop();
+                continue;
+            }
+            let state = SlotState::from_raw(self.state.load(Ordering::Relaxed)).unwrap_or(SlotState::Gone);
+            let generation = self.generation.load(Ordering::Relaxed);
+            let kernel_id = self.kernel_id.load(Ordering::Relaxed);
+            let nr = (self.nr_apic_ids.load(Ordering::Relaxed) as usize).min(window::MAX_ASSIGNED_CPUS);
+            let mut ids = [0u32; window::MAX_ASSIGNED_CPUS];
+            for (id, from) in ids.iter_mut().zip(self.apic_ids.iter()).take(nr) {
+                *id = from.load(Ordering::Relaxed);
+            }
+            fence(Ordering::Acquire);
+            if self.seq.load(Ordering::Relaxed) != before {
+                continue;
+            }
+            let assigned = if state == SlotState::Starting {
+                Assignment::new(kernel_id, generation, ids.get(..nr).unwrap_or(&[]))
+            } else {
+                None
+            };
+            return RecordView {
+                state,
+                kernel_id,
+                generation,
+                assigned,
+            };
+        }
+    }
+
+    /// Records a kernel starting (`Some`) or the slot's kernel gone.
+    /// Callers are serialised (the loader's lock).
+    fn write(&self, assigned: Option<&Assignment>) {
+        self.seq.fetch_add(1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        match assigned {
+            Some(a) => {
+                self.kernel_id.store(a.kernel_id, Ordering::Relaxed);
+                self.generation.store(a.generation, Ordering::Relaxed);
+                let ids = a.apic_ids();
+                self.nr_apic_ids.store(ids.len() as u32, Ordering::Relaxed);
+                for (to, &id) in self.apic_ids.iter().zip(ids) {
+                    to.store(id, Ordering::Relaxed);
+                }
+                self.state.store(1, Ordering::Relaxed);
+            }
+            None => self.state.store(3, Ordering::Relaxed),
+        }
+        self.seq.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// A consistent copy of a [`Record`].
+struct RecordView {
+    state: SlotState,
+    /// The last kernel's id and generation (0 before any).
+    kernel_id: u32,
+    generation: u32,
+    /// While a kernel runs in the slot: what it was assigned.
+    assigned: Option<Assignment>,
+}
+
+/// How this kernel judges the table's entries.
+enum Trust {
+    /// The primary: its own [`Record`] of every slot; of the table it
+    /// takes only a running kernel's `starting`/`live` word and its choice
+    /// among its own CPUs for the notify APIC ID.
+    Primary { records: [Record; KERNEL_SLOTS] },
+    /// A secondary: the primary's slot from what the primary said at boot
+    /// (kernel id 0, its notify APIC ID); the others from the table, which
+    /// a peer can overwrite, so never a broadcast, an ID out of range,
+    /// this kernel's own CPUs or the primary's, and never two slots with
+    /// one kernel id.
+    Secondary {
+        own: [u32; window::MAX_ASSIGNED_CPUS],
+        nr_own: usize,
+        primary: u32,
+        max_apic_id: u32,
+    },
 }
 
 /// Counters of one peer, since its current generation started. The sysfs
@@ -352,11 +475,14 @@ pub struct PeerStats {
     pub ring_full: AtomicU64,
     /// Times this peer's ring broke the protocol.
     pub corrupt: AtomicU64,
+    /// Message interrupts not sent because the peer's notify APIC ID
+    /// (read from the table) is not one this kernel may interrupt.
+    pub ipis_refused: AtomicU64,
 }
 
 impl PeerStats {
     /// The counters' file names, in the order of [`PeerStats::all`].
-    const NAMES: [&'static CStr; 7] = [
+    const NAMES: [&'static CStr; 8] = [
         c_str!("sent"),
         c_str!("received"),
         c_str!("dropped"),
@@ -364,9 +490,10 @@ impl PeerStats {
         c_str!("ipis_received"),
         c_str!("ring_full"),
         c_str!("corrupt"),
+        c_str!("ipis_refused"),
     ];
 
-    fn all(&self) -> [&AtomicU64; 7] {
+    fn all(&self) -> [&AtomicU64; 8] {
         [
             &self.sent,
             &self.received,
@@ -375,6 +502,7 @@ impl PeerStats {
             &self.ipis_received,
             &self.ring_full,
             &self.corrupt,
+            &self.ipis_refused,
         ]
     }
 
@@ -463,16 +591,28 @@ pub struct MsgLayer {
     /// Test hook (`msgtest/rx_pause`): the receive thread stops draining,
     /// as a kernel that does not keep up would.
     rx_paused: AtomicBool,
+    /// What this kernel trusts of the table.
+    trust: Trust,
+    /// Serialises the primary's writes of records and table entries with
+    /// its check of the table (`check_table`). Taken inside the loader's
+    /// lock (`announce_start`/`announce_end`), never around it.
+    #[pin]
+    table_lock: Mutex<()>,
 }
 
 /// Logs at most one line per second from the receive path, so that a
 /// peer spraying garbage cannot flood the log.
 pub(crate) fn log_allowed() -> bool {
     static LAST_MS: AtomicU64 = AtomicU64::new(0);
+    once_a_second(&LAST_MS)
+}
+
+/// Whether a line may be logged now, at most once a second per `last_ms`.
+fn once_a_second(last_ms: &AtomicU64) -> bool {
     let now = monotonic_ms();
-    let last = LAST_MS.load(Ordering::Relaxed);
+    let last = last_ms.load(Ordering::Relaxed);
     (last == 0 || now.saturating_sub(last) >= 1000)
-        && LAST_MS
+        && last_ms
             .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
 }
@@ -489,10 +629,11 @@ impl MsgLayer {
     /// The primary's message layer: writes a fresh header page and table
     /// (no secondary runs while the module loads) and marks itself live.
     pub fn new_primary(shared_base: u64, shared_size: u64, notify_apic_id: u32) -> Result<Arc<Self>> {
-        let window = Self::map(shared_base, shared_size)?;
+        let (header, layout) = Self::map_header(shared_base, shared_size)?;
+        let window = Self::map_rings(header, layout, shared_base, 0)?;
         let mut header = [0u8; window::TABLE_OFFSET + KERNEL_SLOTS * window::ENTRY_SIZE];
         window::init_header(&mut header, &window.layout).map_err(|_| EINVAL)?;
-        window.map.write_bytes(0, &header).ok_or(EINVAL)?;
+        window.header.write_bytes(0, &header).ok_or(EINVAL)?;
         for from in 0..KERNEL_SLOTS {
             for to in (0..KERNEL_SLOTS).filter(|&to| to != from) {
                 if let Some(ring) = window.ring(from, to) {
@@ -510,22 +651,31 @@ impl MsgLayer {
             heartbeat: 0,
         };
         window.write_entry(0, &me).ok_or(EINVAL)?;
-        Self::build(window, 0, 0)
+        let trust = Trust::Primary {
+            records: [const { Record::new() }; KERNEL_SLOTS],
+        };
+        Self::build(window, 0, 0, trust)
     }
 
     /// A secondary's message layer: checks the header the primary wrote,
     /// finds its own slot by its id and marks itself live.
     pub fn new_secondary(info: &SecondaryInfo) -> Result<Arc<Self>> {
-        let window = Self::map(info.shared_base, info.shared_size)?;
+        let (header_map, layout) = Self::map_header(info.shared_base, info.shared_size)?;
         let mut header = [0u8; window::TABLE_OFFSET];
-        window.map.read_bytes(0, &mut header).ok_or(EINVAL)?;
-        window::check_header(&header, &window.layout).map_err(|e| {
+        header_map.read_bytes(0, &mut header).ok_or(EINVAL)?;
+        window::check_header(&header, &layout).map_err(|e| {
             pr_err!("message layer: {}\n", e);
             errno::eproto()
         })?;
+        let entry_of = |slot: usize| -> Option<KernelEntry> {
+            let offset = window::entry_offset(slot).ok()?;
+            let mut bytes = [0u8; window::ENTRY_SIZE];
+            header_map.read_bytes(offset, &mut bytes)?;
+            KernelEntry::parse(&bytes, slot).ok()
+        };
         let slot = (1..KERNEL_SLOTS)
             .find(|&slot| {
-                window.entry(slot).is_some_and(|e| {
+                entry_of(slot).is_some_and(|e| {
                     e.kernel_id == info.kernel_id
                         && matches!(e.state, SlotState::Starting | SlotState::Live)
                 })
@@ -534,25 +684,67 @@ impl MsgLayer {
                 pr_err!("message layer: kernel {} is not in the kernel table\n", info.kernel_id);
                 ENOENT
             })?;
+        let window = Self::map_rings(header_map, layout, info.shared_base, slot)?;
         window.set_state(slot, SlotState::Live).ok_or(EINVAL)?;
-        Self::build(window, slot, info.kernel_id)
+        let mut own = [0u32; window::MAX_ASSIGNED_CPUS];
+        let mut nr_own = 0;
+        for cpu in (0..crate::system::nr_cpu_ids()).filter(|&cpu| crate::system::cpu_possible(cpu)) {
+            if let (Some(id), Some(place)) = (crate::reservation::cpu_apic_id(cpu), own.get_mut(nr_own)) {
+                *place = id;
+                nr_own += 1;
+            }
+        }
+        let mut known = [0u32; window::MAX_ASSIGNED_CPUS + 1];
+        for (to, &from) in known.iter_mut().zip(own.iter().take(nr_own)) {
+            *to = from;
+        }
+        if let Some(last) = known.get_mut(nr_own) {
+            *last = info.notify_apic_id;
+        }
+        let trust = Trust::Secondary {
+            own,
+            nr_own,
+            primary: info.notify_apic_id,
+            max_apic_id: window::max_apic_id(known.get(..=nr_own).unwrap_or(&[])),
+        };
+        Self::build(window, slot, info.kernel_id, trust)
     }
 
-    fn map(base: u64, size: u64) -> Result<Arc<Window>> {
+    /// Maps the window's header page; the geometry follows from its size.
+    fn map_header(base: u64, size: u64) -> Result<(PhysMapping, WindowLayout)> {
         let layout = WindowLayout::for_window(size).map_err(|e| {
             pr_err!("message layer: {}\n", e);
             ENOSPC
         })?;
-        let len = usize::try_from(size).map_err(|_| EINVAL)?;
+        let len = usize::try_from(crate::shared::HEADER_SIZE).map_err(|_| EINVAL)?;
         // SAFETY: the shared window is reserved at boot in every kernel
         // (the primary's popcorn.reserve=, a secondary's e820 map) and
         // used by nothing else; other kernels write it concurrently, which
         // is why only `PhysMapping`'s shared accessors are used on it.
-        let map = unsafe { PhysMapping::new(base, len)? };
-        Ok(Arc::new(Window { map, layout }, GFP_KERNEL)?)
+        let header = unsafe { PhysMapping::new(base, len)? };
+        Ok((header, layout))
     }
 
-    fn build(window: Arc<Window>, self_slot: usize, self_id: u32) -> Result<Arc<Self>> {
+    /// Maps the rings a kernel in `slot` is an end of (every ring on the
+    /// primary) and makes the window of them and `header`.
+    fn map_rings(header: PhysMapping, layout: WindowLayout, base: u64, slot: usize) -> Result<Arc<Window>> {
+        let mut rings: [Option<Arc<PhysMapping>>; window::NR_RINGS] = [const { None }; window::NR_RINGS];
+        let len = layout.ring().size();
+        for (from, to) in window::mapped_rings(slot) {
+            let offset = layout.ring_offset(from, to).map_err(|_| EINVAL)?;
+            let index = WindowLayout::ring_index(from, to).map_err(|_| EINVAL)?;
+            let phys = base.checked_add(offset).ok_or(EINVAL)?;
+            // SAFETY: as in `map_header`: a ring inside the reserved
+            // window (`WindowLayout` keeps every ring inside it).
+            let map = unsafe { PhysMapping::new(phys, len)? };
+            if let Some(place) = rings.get_mut(index) {
+                *place = Some(Arc::new(map, GFP_KERNEL)?);
+            }
+        }
+        Ok(Arc::new(Window { header, rings, layout }, GFP_KERNEL)?)
+    }
+
+    fn build(window: Arc<Window>, self_slot: usize, self_id: u32, trust: Trust) -> Result<Arc<Self>> {
         let jobs = OwnedQueue::new(c_str!("popcorn_msg_jobs"), KERNEL_SLOTS as u32 * JOBS_PER_PEER)?;
         let mut channels: [Option<Arc<Channel>>; KERNEL_SLOTS] = [const { None }; KERNEL_SLOTS];
         for (slot, place) in channels.iter_mut().enumerate() {
@@ -594,6 +786,8 @@ impl MsgLayer {
                 live_peers: AtomicU32::new(0),
                 jobs,
                 rx_paused: AtomicBool::new(false),
+                trust,
+                table_lock <- new_mutex!(()),
             }),
             GFP_KERNEL,
         )
@@ -634,9 +828,101 @@ impl MsgLayer {
         (0..KERNEL_SLOTS)
             .filter(|&slot| slot != self.self_slot)
             .find_map(|slot| {
-                let peer = self.window.peek(slot)?;
+                let peer = self.peer(slot)?;
                 (peer.kernel_id == id && peer.state == Some(SlotState::Live)).then_some((slot, peer))
             })
+    }
+
+    /// What this kernel trusts of peer slot `slot`'s entry ([`Trust`]).
+    fn peer(&self, slot: usize) -> Option<Peek> {
+        let table = self.window.peek(slot)?;
+        match &self.trust {
+            Trust::Primary { records } => {
+                let view = records.get(slot)?.read();
+                let state = window::trusted_state(view.assigned.is_some(), view.state, table.state);
+                let (notify_apic_id, refused) = match &view.assigned {
+                    Some(a) => match a.notify_target(table.notify_apic_id) {
+                        Ok(id) => (id, None),
+                        Err(e) => (table.notify_apic_id, Some(e)),
+                    },
+                    None => (
+                        table.notify_apic_id,
+                        Some(IpiRefused::NotAssigned {
+                            apic_id: table.notify_apic_id,
+                        }),
+                    ),
+                };
+                Some(Peek {
+                    state: Some(state),
+                    generation: view.generation,
+                    kernel_id: view.kernel_id,
+                    notify_apic_id,
+                    refused,
+                })
+            }
+            Trust::Secondary {
+                own,
+                nr_own,
+                primary,
+                max_apic_id,
+            } => {
+                if slot == 0 {
+                    return Some(Peek {
+                        kernel_id: 0,
+                        notify_apic_id: *primary,
+                        refused: None,
+                        ..table
+                    });
+                }
+                let own = own.get(..*nr_own).unwrap_or(&[]);
+                let refused = window::check_peer_notify(table.notify_apic_id, own, *primary, *max_apic_id).err();
+                // Kernel id 0 is the primary's, ours is ours, and a second
+                // slot claiming an id makes both unusable: a peer writing
+                // the table can stop traffic but not take it over.
+                let claimed = table.kernel_id == 0
+                    || table.kernel_id == self.self_id
+                    || (1..KERNEL_SLOTS).filter(|&other| other != slot).any(|other| {
+                        self.window.peek(other).is_some_and(|p| {
+                            p.kernel_id == table.kernel_id
+                                && matches!(p.state, Some(SlotState::Starting | SlotState::Live))
+                        })
+                    });
+                let state = if claimed && table.state == Some(SlotState::Live) {
+                    Some(SlotState::Starting)
+                } else {
+                    table.state
+                };
+                Some(Peek {
+                    state,
+                    refused,
+                    ..table
+                })
+            }
+        }
+    }
+
+    /// Sends the message interrupt to a peer, unless its notify APIC ID
+    /// is refused: then none goes (the peer's receive thread still wakes
+    /// every 100 ms), counted in `ipis_refused`, with a log line at most
+    /// once a second.
+    fn notify(&self, channel: &Channel, peer: &Peek) {
+        match peer.refused {
+            None => {
+                msg_ipi::send_msg_ipi(peer.notify_apic_id);
+                channel.stats.ipis_sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(why) => {
+                channel.stats.ipis_refused.fetch_add(1, Ordering::Relaxed);
+                if log_allowed() {
+                    pr_warn!(
+                        "message layer: no interrupt sent to kernel {} (slot {}): its table entry's {}\n",
+                        peer.kernel_id,
+                        channel.slot,
+                        why
+                    );
+                }
+            }
+        }
     }
 
     /// Whether kernel `id` is live (talking to us) now.
@@ -733,7 +1019,7 @@ impl MsgLayer {
         }
         let mut result = Ok(());
         for slot in (0..KERNEL_SLOTS).filter(|&s| s != self.self_slot) {
-            if self.window.peek(slot).is_some_and(|p| p.state == Some(SlotState::Live)) {
+            if self.peer(slot).is_some_and(|p| p.state == Some(SlotState::Live)) {
                 let sent = self.send_to_slot(slot, kind, parts, mode);
                 if result.is_ok() {
                     result = sent;
@@ -749,7 +1035,7 @@ impl MsgLayer {
         let mut counted_full = false;
         let mut recovered = false;
         loop {
-            let entry = self.window.peek(slot).ok_or(errno::ehostunreach())?;
+            let entry = self.peer(slot).ok_or(errno::ehostunreach())?;
             if entry.state != Some(SlotState::Live) {
                 return Err(errno::ehostunreach());
             }
@@ -758,8 +1044,7 @@ impl MsgLayer {
                 Ok(sent) => {
                     channel.stats.sent.fetch_add(1, Ordering::Relaxed);
                     if sent.notify && !self.polling() {
-                        msg_ipi::send_msg_ipi(entry.notify_apic_id);
-                        channel.stats.ipis_sent.fetch_add(1, Ordering::Relaxed);
+                        self.notify(channel, &entry);
                     }
                     return Ok(());
                 }
@@ -855,7 +1140,7 @@ impl MsgLayer {
             if len == 0 {
                 continue;
             }
-            let entry = self.window.peek(channel.slot);
+            let entry = self.peer(channel.slot);
             let ready = match entry {
                 Some(e) if e.state == Some(SlotState::Live) => {
                     self.with_sender(channel, e, |sender| sender.has_room_for(len)).unwrap_or(true)
@@ -1019,7 +1304,7 @@ impl MsgLayer {
             if let Some(ring) = self.window.ring(slot, self.self_slot) {
                 *side = Some(RxSide {
                     receiver: Receiver::resume(ring, self.window.layout.ring()),
-                    generation: self.window.peek(slot).map_or(0, |p| p.generation),
+                    generation: self.peer(slot).map_or(0, |p| p.generation),
                 });
             }
         }
@@ -1048,7 +1333,7 @@ impl MsgLayer {
     }
 
     fn drain(self: &Arc<Self>, slot: usize, rx: &mut RxSide, buf: &mut [u8], woken: bool, kinds: &mut u64) -> usize {
-        let (Some(channel), Some(peer)) = (self.channel(slot), self.window.peek(slot)) else {
+        let (Some(channel), Some(peer)) = (self.channel(slot), self.peer(slot)) else {
             return 0;
         };
         if rx.generation != peer.generation {
@@ -1099,8 +1384,7 @@ impl MsgLayer {
         }
         // Slots went back: a sender that asked for room hears about it.
         if got > 0 && rx.receiver.room_wanted() && !self.polling() {
-            msg_ipi::send_msg_ipi(peer.notify_apic_id);
-            channel.stats.ipis_sent.fetch_add(1, Ordering::Relaxed);
+            self.notify(channel, &peer);
         }
         got
     }
@@ -1274,11 +1558,20 @@ impl MsgLayer {
     /// Called by the primary's loader before it starts a kernel in `slot`:
     /// fresh rings to and from the slot, then its entry with a new
     /// generation, state `starting`.
-    pub fn announce_start(&self, slot: usize, kernel_id: u32, notify_apic_id: u32, nr_cpus: u32, mem_bytes: u64) -> Result {
-        if slot == self.self_slot || slot >= KERNEL_SLOTS {
+    /// `apic_ids` are the APIC IDs of its CPUs, boot CPU first (where its
+    /// message interrupt goes); the primary records them with the id and
+    /// generation and interrupts no other CPU for this kernel.
+    pub fn announce_start(&self, slot: usize, kernel_id: u32, apic_ids: &[u32], mem_bytes: u64) -> Result {
+        let Trust::Primary { records } = &self.trust else {
+            return Err(EINVAL);
+        };
+        let record = records.get(slot).ok_or(EINVAL)?;
+        if slot == self.self_slot {
             return Err(EINVAL);
         }
-        let generation = self.window.entry(slot).map_or(0, |e| e.generation).wrapping_add(1);
+        let _table = self.table_lock.lock();
+        let generation = record.read().generation.wrapping_add(1);
+        let assigned = Assignment::new(kernel_id, generation, apic_ids).ok_or(EINVAL)?;
         for other in (0..KERNEL_SLOTS).filter(|&o| o != slot) {
             for (from, to) in [(slot, other), (other, slot)] {
                 if let Some(ring) = self.window.ring(from, to) {
@@ -1287,12 +1580,13 @@ impl MsgLayer {
             }
         }
         fence(Ordering::SeqCst);
+        record.write(Some(&assigned));
         let entry = KernelEntry {
             state: SlotState::Starting,
             generation,
             kernel_id,
-            notify_apic_id,
-            nr_cpus,
+            notify_apic_id: assigned.notify_apic_id(),
+            nr_cpus: u32::try_from(apic_ids.len()).unwrap_or(u32::MAX),
             mem_bytes,
             heartbeat: 0,
         };
@@ -1303,8 +1597,82 @@ impl MsgLayer {
     /// stopped or crashed: it leaves the table.
     pub fn announce_end(&self, slot: usize) {
         if slot != self.self_slot {
+            let _table = self.table_lock.lock();
+            if let Trust::Primary { records } = &self.trust {
+                if let Some(record) = records.get(slot) {
+                    record.write(None);
+                }
+            }
             let _ = self.window.set_state(slot, SlotState::Gone);
+            drop(_table);
             self.fail_requests_to(slot);
+        }
+    }
+
+    /// The primary's look at the table (by the peer watcher): an entry
+    /// whose kernel id, generation or notify APIC ID is not what the
+    /// primary assigned, or that claims a state for a slot whose kernel
+    /// ended, was written by a kernel that may not: log it (at most once
+    /// a second) and write back the primary's values, so that the other
+    /// secondaries, which can only read the table, see the truth again.
+    /// The primary itself never used the forged values.
+    pub fn check_table(&self) {
+        let Trust::Primary { records } = &self.trust else {
+            return;
+        };
+        let _table = self.table_lock.lock();
+        for (slot, record) in records.iter().enumerate().filter(|&(s, _)| s != self.self_slot) {
+            let Some(offset) = window::entry_offset(slot).ok() else {
+                continue;
+            };
+            let view = record.read();
+            let raw = self.window.peek(slot);
+            let entry = self.window.entry(slot);
+            let (forged, repair) = match (&view.assigned, entry) {
+                (Some(a), Some(e)) => {
+                    let f = a.forged(&e);
+                    (f.any(), Some(a))
+                }
+                (Some(a), None) => (true, Some(a)),
+                (None, _) => (
+                    raw.is_some_and(|p| p.state.map_or(true, |s| s != view.state)),
+                    None,
+                ),
+            };
+            if !forged {
+                continue;
+            }
+            // Its own limit: the forger's traffic must not hide this line.
+            static LAST_MS: AtomicU64 = AtomicU64::new(0);
+            if once_a_second(&LAST_MS) {
+                pr_warn!(
+                    "message layer: slot {}'s table entry was overwritten (kernel id {}, generation {}, notify APIC ID {:#x}); the primary ignores it and restores kernel {}'s\n",
+                    slot,
+                    raw.map_or(0, |p| p.kernel_id),
+                    raw.map_or(0, |p| p.generation),
+                    raw.map_or(0, |p| p.notify_apic_id),
+                    view.kernel_id
+                );
+            }
+            let store = |at: usize, value: u32| {
+                if let Some(word) = self.window.header.atomic_u32(offset + at) {
+                    word.store(value, Ordering::Relaxed);
+                }
+            };
+            match repair {
+                Some(a) => {
+                    store(4, a.generation);
+                    store(8, a.kernel_id);
+                    if a.notify_target(raw.map_or(0, |p| p.notify_apic_id)).is_err() {
+                        store(12, a.notify_apic_id());
+                    }
+                    // A state no kernel writes becomes `starting`.
+                    if raw.is_some_and(|p| p.state.is_none()) {
+                        store(0, 1);
+                    }
+                }
+                None => store(0, if view.state == SlotState::Empty { 0 } else { 3 }),
+            }
         }
     }
 
@@ -1327,7 +1695,7 @@ impl MsgLayer {
             mem.write_slots(at, garbage.get(..room).unwrap_or(&[]));
             mem.store_head(head.wrapping_add((room / ring::SLOT_SIZE) as u32));
         }
-        msg_ipi::send_msg_ipi(entry.notify_apic_id);
+        self.notify(channel, &entry);
         crate::kthread::sleep_ms(200);
         {
             let tx = channel.tx.lock();
@@ -1335,7 +1703,7 @@ impl MsgLayer {
             fill_random(&mut word);
             tx.sender.memory().store_head(u32::from_le_bytes(word));
         }
-        msg_ipi::send_msg_ipi(entry.notify_apic_id);
+        self.notify(channel, &entry);
         pr_warn!("message layer: wrote garbage into the ring to kernel {} (test)\n", to);
         Ok(())
     }
@@ -1362,12 +1730,47 @@ impl MsgLayer {
         Ok(())
     }
 
+    /// Overwrites this kernel's own table entry with a forged notify APIC
+    /// ID, kernel id and generation, as a broken or hostile kernel would,
+    /// and pings the primary `rounds` times, forging again before each.
+    /// For the robustness test (`msgtest/forge_entry`): the primary must
+    /// interrupt none but this kernel's CPUs, keep calling it by its real
+    /// id, and write its own values back.
+    pub fn forge_entry(&self, apic_id: u32, kernel_id: u32, generation: u32, rounds: u32) -> Result {
+        let offset = window::entry_offset(self.self_slot).map_err(|_| EINVAL)?;
+        let forge = || {
+            for (at, value) in [(4, generation), (8, kernel_id), (12, apic_id)] {
+                if let Some(word) = self.window.header.atomic_u32(offset + at) {
+                    word.store(value, Ordering::Release);
+                }
+            }
+        };
+        pr_warn!(
+            "message layer: forging our table entry: notify APIC ID {:#x}, kernel id {}, generation {} (test)\n",
+            apic_id,
+            kernel_id,
+            generation
+        );
+        for _ in 0..rounds {
+            forge();
+            self.ping(0)?;
+        }
+        Ok(())
+    }
+
     /// The table as the peer watcher sees it.
     fn peer_entry(&self, slot: usize) -> Option<KernelEntry> {
         if slot == self.self_slot {
             return None;
         }
-        self.window.entry(slot)
+        let peer = self.peer(slot)?;
+        Some(KernelEntry {
+            state: peer.state?,
+            generation: peer.generation,
+            kernel_id: peer.kernel_id,
+            notify_apic_id: peer.notify_apic_id,
+            ..KernelEntry::EMPTY
+        })
     }
 }
 
@@ -1469,6 +1872,7 @@ struct PeerDirs {
 impl ThreadBody for PeerWatch {
     fn run(&self, ctx: &ThreadContext) {
         while !ctx.should_stop() {
+            self.msg.check_table();
             self.refresh();
             ctx.sleep_ms(PEER_WATCH_MS);
         }

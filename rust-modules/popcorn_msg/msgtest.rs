@@ -19,6 +19,9 @@
 //!     rx_delay_us       make the receiver slow: sleep this long per
 //!                       stress message (ring-full test)
 //!     corrupt           write an ID: scribble over our ring to it
+//!     forge_entry       write "APIC_ID KERNEL_ID GENERATION": forge our
+//!                       kernel table entry with these values and ping
+//!                       the primary 5 times (forging before each)
 //!     net_garbage       write an ID: send kernel ID's popnet0 one of each
 //!                       kind of malformed frame (NET_GARBAGE_FRAMES in
 //!                       all), which it must drop and count in rx_errors
@@ -455,6 +458,21 @@ impl AttributeOps for CorruptFile {
     }
 }
 
+/// `forge_entry`: "APIC_ID KERNEL_ID GENERATION" forges this kernel's
+/// table entry and pings the primary (`MsgLayer::forge_entry`).
+struct ForgeFile(Arc<MsgLayer>);
+
+#[vtable]
+impl AttributeOps for ForgeFile {
+    fn store(&self, input: &[u8]) -> Result {
+        let ([apic_id, kernel_id, generation], n) = numbers::<3>(input, "forge_entry")?;
+        if n != 3 {
+            return Err(EINVAL);
+        }
+        self.0.forge_entry(apic_id, kernel_id, generation, 5)
+    }
+}
+
 struct ReceivedFile(Arc<StressReceiver>, bool);
 
 #[vtable]
@@ -654,6 +672,7 @@ impl MsgTest {
         dir.add_file(c_str!("stress_errors"), ReceivedFile(receiver.clone(), true))?;
         dir.add_file(c_str!("rx_delay_us"), DelayFile(receiver.clone()))?;
         dir.add_file(c_str!("corrupt"), CorruptFile(msg.clone()))?;
+        dir.add_file(c_str!("forge_entry"), ForgeFile(msg.clone()))?;
         dir.add_file(c_str!("net_garbage"), NetGarbageFile(msg.clone()))?;
         dir.add_file(c_str!("bench_rtt"), BenchRttFile(msg.clone()))?;
         dir.add_file(c_str!("bench_tput"), BenchTputFile(msg.clone()))?;

@@ -1,6 +1,11 @@
 # Garbage in a ring: a secondary scribbles over its ring to the primary
 # (frames of random bytes, then a random head). The primary logs it, drops
 # what was in the ring, keeps running, and the channel works again.
+# Then it forges its kernel table entry (notify APIC ID 0xff, a broadcast;
+# kernel id 0, the primary's; generation 99) and pings the primary: the
+# primary sends no interrupt there (ipis_refused), still calls it kernel 1
+# in generation 1 (no peers/0, counters not reset), and writes its own
+# values back.
 # cmdline: popcorn.reserve=1G,kernels=1
 # popcorn: smp=4 mem=2G timeout=900
 # secondary: garbage inside/msg-garbage.sh
@@ -8,6 +13,8 @@
 # expect ttyS1: inside: all checks passed
 # expect ttyS1: message layer: ring to kernel 0 had head .*; restarted at its tail
 # expect ttyS0: message layer: ring from kernel 1: .*dropped .* slots and resynced
+# expect ttyS1: forging our table entry: notify APIC ID 0xff, kernel id 0, generation 99
+# expect ttyS0: message layer: slot 1's table entry was overwritten \(kernel id 0, generation 99, notify APIC ID 0xff\); the primary ignores it and restores kernel 1's
 . /usr/share/popcorn/lib.sh
 
 insmod popcorn_msg.ko
@@ -25,6 +32,12 @@ echo "ok: $corrupt corrupt rings detected, $(cat /sys/kernel/popcorn/peers/1/dro
 # Our stream to it; the secondary checks it and powers off.
 echo "1 5000 4" >/sys/kernel/popcorn/msgtest/stress
 wait_state 1 stopped 120
+at_least /sys/kernel/popcorn/peers/1/ipis_refused 1 ||
+	fail "the primary never refused the forged notify APIC ID"
+at_least /sys/kernel/popcorn/peers/1/received 5000 ||
+	fail "kernel 1's counters were reset: the forged generation was taken"
+[ ! -e /sys/kernel/popcorn/peers/0 ] || fail "the forged kernel id 0 got a peers/0 directory"
+echo "ok: forged entry: $(cat /sys/kernel/popcorn/peers/1/ipis_refused) interrupts refused"
 check_value /sys/devices/system/cpu/online 0-3
 rmmod popcorn_msg
 echo "msg-garbage: all checks passed"

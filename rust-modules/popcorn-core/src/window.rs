@@ -44,7 +44,11 @@
 //! others restarting.
 //!
 //! Everything read from the table comes from another kernel and is checked
-//! ([`KernelEntry::parse`]).
+//! ([`KernelEntry::parse`]). Any kernel can write any entry, so the primary
+//! keeps what it assigned ([`Assignment`]) and trusts only that;
+//! secondaries check what they must take from the table
+//! ([`check_peer_notify`]). A secondary maps only the rings it is an end
+//! of ([`mapped_rings`]).
 //!
 //! Requires: `crate::le`, `crate::ring`.
 
@@ -203,6 +207,30 @@ impl WindowLayout {
 
     /// Offset from the window's base of the ring `from` -> `to`.
     pub fn ring_offset(&self, from: usize, to: usize) -> Result<u64, WindowError> {
+        let index = Self::ring_index(from, to)?;
+        (index as u64)
+            .checked_mul(self.stride)
+            .and_then(|offset| offset.checked_add(RINGS_OFFSET))
+            .ok_or(WindowError::BadSlot { slot: from })
+    }
+}
+
+/// The rings a kernel in slot `slot` maps, as `(from, to)` pairs: the
+/// primary (slot 0) maps every ring, since it resets the rings of a slot
+/// before a kernel starts there; a secondary maps only the
+/// `2 * (KERNEL_SLOTS - 1)` rings it is an end of. A slot out of range maps
+/// none.
+pub fn mapped_rings(slot: usize) -> impl Iterator<Item = (usize, usize)> {
+    let valid = slot < KERNEL_SLOTS;
+    (0..KERNEL_SLOTS)
+        .flat_map(|from| (0..KERNEL_SLOTS).map(move |to| (from, to)))
+        .filter(move |&(from, to)| valid && from != to && (slot == 0 || from == slot || to == slot))
+}
+
+impl WindowLayout {
+    /// The index of the ring `from` -> `to` among the [`NR_RINGS`] (its
+    /// place in the window, counted in rings).
+    pub fn ring_index(from: usize, to: usize) -> Result<usize, WindowError> {
         if from >= KERNEL_SLOTS {
             return Err(WindowError::BadSlot { slot: from });
         }
@@ -213,9 +241,180 @@ impl WindowLayout {
         let column = if to < from { to } else { to.saturating_sub(1) };
         from.checked_mul(KERNEL_SLOTS - 1)
             .and_then(|row| row.checked_add(column))
-            .and_then(|index| (index as u64).checked_mul(self.stride))
-            .and_then(|offset| offset.checked_add(RINGS_OFFSET))
             .ok_or(WindowError::BadSlot { slot: from })
+    }
+}
+
+/// Most CPUs an [`Assignment`] holds (as `control::MAX_CPUS`).
+pub const MAX_ASSIGNED_CPUS: usize = 32;
+/// The physical destination that reaches every CPU in xAPIC mode.
+pub const XAPIC_BROADCAST: u32 = 0xff;
+/// The largest unicast APIC ID in xAPIC mode (8-bit destinations: a larger
+/// value is cut to its low byte, and `0x1ff` would become a broadcast).
+pub const XAPIC_MAX_ID: u32 = 0xfe;
+/// The physical destination that reaches every CPU in x2APIC mode.
+pub const X2APIC_BROADCAST: u32 = 0xffff_ffff;
+
+/// Why a message interrupt is not sent to an APIC ID read from the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpiRefused {
+    /// A broadcast destination.
+    Broadcast { apic_id: u32 },
+    /// Above the largest unicast ID this machine's APIC mode has.
+    OutOfRange { apic_id: u32, max: u32 },
+    /// One of the sending kernel's own CPUs.
+    OwnCpu { apic_id: u32 },
+    /// Not a CPU the primary gave the kernel in that slot.
+    NotAssigned { apic_id: u32 },
+}
+
+impl fmt::Display for IpiRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            IpiRefused::Broadcast { apic_id } => {
+                write!(f, "APIC ID {apic_id:#x} is a broadcast")
+            }
+            IpiRefused::OutOfRange { apic_id, max } => {
+                write!(f, "APIC ID {apic_id:#x} is above the largest one, {max:#x}")
+            }
+            IpiRefused::OwnCpu { apic_id } => {
+                write!(f, "APIC ID {apic_id:#x} is one of our own CPUs")
+            }
+            IpiRefused::NotAssigned { apic_id } => {
+                write!(f, "APIC ID {apic_id:#x} is not one of its CPUs")
+            }
+        }
+    }
+}
+
+/// The largest unicast APIC ID, judged from APIC IDs this kernel knows to
+/// be real (its own CPUs', the primary's): xAPIC's [`XAPIC_MAX_ID`] unless
+/// one of them is larger, which only x2APIC mode has.
+pub fn max_apic_id(known: &[u32]) -> u32 {
+    if known.iter().any(|&id| id > XAPIC_MAX_ID && id != X2APIC_BROADCAST) {
+        X2APIC_BROADCAST - 1
+    } else {
+        XAPIC_MAX_ID
+    }
+}
+
+/// A secondary's check of the notify APIC ID a peer's table entry gives:
+/// never a broadcast, never above `max` (see [`max_apic_id`]), never one
+/// of this kernel's own CPUs (`own`) nor the primary's (`primary`, which
+/// the primary told this kernel at boot: a secondary's CPU cannot have
+/// it). What passes is still only what the table says: a peer that can
+/// write the table can point it at another secondary's CPU.
+pub fn check_peer_notify(apic_id: u32, own: &[u32], primary: u32, max: u32) -> Result<u32, IpiRefused> {
+    if apic_id == X2APIC_BROADCAST || (max <= XAPIC_MAX_ID && apic_id == XAPIC_BROADCAST) {
+        return Err(IpiRefused::Broadcast { apic_id });
+    }
+    if apic_id > max {
+        return Err(IpiRefused::OutOfRange { apic_id, max });
+    }
+    if own.contains(&apic_id) || apic_id == primary {
+        return Err(IpiRefused::OwnCpu { apic_id });
+    }
+    Ok(apic_id)
+}
+
+/// What the primary assigned to the kernel in one slot: its id, the
+/// slot's generation, the APIC IDs of its CPUs (the first one, its boot
+/// CPU, is where its message interrupt goes). The primary keeps this in its
+/// own memory and never takes these values back from the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Assignment {
+    pub kernel_id: u32,
+    pub generation: u32,
+    apic_ids: [u32; MAX_ASSIGNED_CPUS],
+    nr_apic_ids: usize,
+}
+
+/// Which fields of a table entry disagree with the [`Assignment`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Forged {
+    pub kernel_id: bool,
+    pub generation: bool,
+    pub notify_apic_id: bool,
+}
+
+impl Forged {
+    pub fn any(&self) -> bool {
+        self.kernel_id || self.generation || self.notify_apic_id
+    }
+}
+
+impl Assignment {
+    /// A kernel `kernel_id` in generation `generation` on the CPUs with
+    /// `apic_ids` (boot CPU first). `None` for no CPUs, more than
+    /// [`MAX_ASSIGNED_CPUS`], or a broadcast ID among them.
+    pub fn new(kernel_id: u32, generation: u32, apic_ids: &[u32]) -> Option<Self> {
+        let nr_apic_ids = apic_ids.len();
+        if nr_apic_ids == 0
+            || nr_apic_ids > MAX_ASSIGNED_CPUS
+            || apic_ids.contains(&X2APIC_BROADCAST)
+        {
+            return None;
+        }
+        let mut ids = [0u32; MAX_ASSIGNED_CPUS];
+        ids.get_mut(..nr_apic_ids)?.copy_from_slice(apic_ids);
+        Some(Assignment {
+            kernel_id,
+            generation,
+            apic_ids: ids,
+            nr_apic_ids,
+        })
+    }
+
+    /// The APIC IDs of the kernel's CPUs, boot CPU first.
+    pub fn apic_ids(&self) -> &[u32] {
+        self.apic_ids.get(..self.nr_apic_ids).unwrap_or(&[])
+    }
+
+    /// The APIC ID the primary writes into the table: the boot CPU's.
+    pub fn notify_apic_id(&self) -> u32 {
+        self.apic_ids().first().copied().unwrap_or(X2APIC_BROADCAST)
+    }
+
+    /// Where the message interrupt goes, given the notify APIC ID the
+    /// table has now: that ID if it is one of the kernel's CPUs (it may
+    /// pick which), refused otherwise.
+    pub fn notify_target(&self, table_value: u32) -> Result<u32, IpiRefused> {
+        if self.apic_ids().contains(&table_value) {
+            Ok(table_value)
+        } else {
+            Err(IpiRefused::NotAssigned {
+                apic_id: table_value,
+            })
+        }
+    }
+
+    /// The fields of `entry` (read from the table) that disagree with
+    /// what was assigned.
+    pub fn forged(&self, entry: &KernelEntry) -> Forged {
+        Forged {
+            kernel_id: entry.kernel_id != self.kernel_id,
+            generation: entry.generation != self.generation,
+            notify_apic_id: self.notify_target(entry.notify_apic_id).is_err(),
+        }
+    }
+}
+
+/// The state a kernel acts on for a peer slot whose kernel the primary
+/// started (or, `assigned == false`, ended or never started): a running
+/// kernel's own word is taken only for `starting` and `live` (present,
+/// talking or not); anything else it writes reads as `starting`. A slot
+/// the primary does not consider running is never `live`, whatever the
+/// table says.
+pub fn trusted_state(assigned: bool, ended: SlotState, table: Option<SlotState>) -> SlotState {
+    if !assigned {
+        return match ended {
+            SlotState::Live | SlotState::Starting => SlotState::Gone,
+            other => other,
+        };
+    }
+    match table {
+        Some(SlotState::Live) => SlotState::Live,
+        _ => SlotState::Starting,
     }
 }
 
@@ -487,6 +686,154 @@ mod tests {
                 needed: 64
             })
         );
+    }
+
+    #[test]
+    fn a_secondary_maps_only_its_own_rings() {
+        let l = WindowLayout::for_window(4 * MIB).unwrap();
+        assert_eq!(mapped_rings(0).count(), NR_RINGS);
+        assert_eq!(mapped_rings(KERNEL_SLOTS).count(), 0);
+        for slot in 1..KERNEL_SLOTS {
+            let rings: Vec<_> = mapped_rings(slot).collect();
+            assert_eq!(rings.len(), 2 * (KERNEL_SLOTS - 1));
+            for other in (0..KERNEL_SLOTS).filter(|&o| o != slot) {
+                assert!(rings.contains(&(slot, other)) && rings.contains(&(other, slot)));
+            }
+            for &(from, to) in &rings {
+                assert!(from == slot || to == slot);
+                // Every mapped ring is whole pages of its own, clear of
+                // the header page and the boot slots.
+                let start = l.ring_offset(from, to).unwrap();
+                assert_eq!(start % 4096, 0);
+                assert!(start >= crate::shared::RINGS_OFFSET);
+                assert_eq!(
+                    l.ring_offset(from, to).unwrap(),
+                    RINGS_OFFSET + WindowLayout::ring_index(from, to).unwrap() as u64 * l.ring_stride()
+                );
+            }
+        }
+        let mut seen = [false; NR_RINGS];
+        for (from, to) in mapped_rings(0) {
+            let i = WindowLayout::ring_index(from, to).unwrap();
+            assert!(!seen[i]);
+            seen[i] = true;
+        }
+        assert_eq!(WindowLayout::ring_index(3, 3), Err(WindowError::BadSlot { slot: 3 }));
+        assert_eq!(WindowLayout::ring_index(9, 0), Err(WindowError::BadSlot { slot: 9 }));
+    }
+
+    #[test]
+    fn the_primary_interrupts_only_cpus_it_assigned() {
+        let a = Assignment::new(4, 2, &[2, 3]).unwrap();
+        assert_eq!(a.notify_apic_id(), 2);
+        assert_eq!(a.apic_ids(), &[2, 3]);
+        assert_eq!(a.notify_target(2), Ok(2));
+        assert_eq!(a.notify_target(3), Ok(3));
+        for forged in [0, 1, 4, XAPIC_BROADCAST, X2APIC_BROADCAST, 0x1ff] {
+            assert_eq!(
+                a.notify_target(forged),
+                Err(IpiRefused::NotAssigned { apic_id: forged })
+            );
+        }
+        assert_eq!(Assignment::new(1, 1, &[]), None);
+        assert_eq!(Assignment::new(1, 1, &[1, X2APIC_BROADCAST]), None);
+        assert_eq!(Assignment::new(1, 1, &[1; MAX_ASSIGNED_CPUS + 1]), None);
+        assert!(Assignment::new(1, 1, &[1; MAX_ASSIGNED_CPUS]).is_some());
+        let honest = KernelEntry {
+            state: SlotState::Live,
+            generation: 2,
+            kernel_id: 4,
+            notify_apic_id: 2,
+            nr_cpus: 2,
+            mem_bytes: 1 << 28,
+            heartbeat: 0,
+        };
+        assert_eq!(a.forged(&honest), Forged::default());
+        assert!(!a.forged(&honest).any());
+        let forged = KernelEntry {
+            kernel_id: 0,
+            generation: 9,
+            notify_apic_id: XAPIC_BROADCAST,
+            ..honest
+        };
+        assert_eq!(
+            a.forged(&forged),
+            Forged {
+                kernel_id: true,
+                generation: true,
+                notify_apic_id: true
+            }
+        );
+        // Another of its own CPUs is its choice.
+        assert!(!a.forged(&KernelEntry { notify_apic_id: 3, ..honest }).any());
+    }
+
+    #[test]
+    fn a_secondary_refuses_broadcasts_and_its_own_cpus() {
+        let own = [2, 3];
+        let max = max_apic_id(&[2, 3, 0]);
+        assert_eq!(max, XAPIC_MAX_ID);
+        assert_eq!(check_peer_notify(4, &own, 0, max), Ok(4));
+        assert_eq!(check_peer_notify(0xfe, &own, 0, max), Ok(0xfe));
+        assert_eq!(
+            check_peer_notify(0xff, &own, 0, max),
+            Err(IpiRefused::Broadcast { apic_id: 0xff })
+        );
+        assert_eq!(
+            check_peer_notify(X2APIC_BROADCAST, &own, 0, max),
+            Err(IpiRefused::Broadcast {
+                apic_id: X2APIC_BROADCAST
+            })
+        );
+        // Cut to 8 bits by an xAPIC, 0x1ff would be a broadcast.
+        assert_eq!(
+            check_peer_notify(0x1ff, &own, 0, max),
+            Err(IpiRefused::OutOfRange {
+                apic_id: 0x1ff,
+                max: 0xfe
+            })
+        );
+        for id in [2, 3, 0] {
+            assert_eq!(
+                check_peer_notify(id, &own, 0, max),
+                Err(IpiRefused::OwnCpu { apic_id: id })
+            );
+        }
+        // With x2APIC IDs about, 0xff and above are ordinary CPUs.
+        let max = max_apic_id(&[0x100, 0]);
+        assert_eq!(max, 0xffff_fffe);
+        assert_eq!(check_peer_notify(0xff, &own, 0, max), Ok(0xff));
+        assert_eq!(check_peer_notify(0x1ff, &own, 0, max), Ok(0x1ff));
+        assert_eq!(
+            check_peer_notify(X2APIC_BROADCAST, &own, 0, max),
+            Err(IpiRefused::Broadcast {
+                apic_id: X2APIC_BROADCAST
+            })
+        );
+        assert_eq!(max_apic_id(&[X2APIC_BROADCAST]), XAPIC_MAX_ID);
+        assert_eq!(
+            IpiRefused::NotAssigned { apic_id: 0xff }.to_string(),
+            "APIC ID 0xff is not one of its CPUs"
+        );
+        assert_eq!(
+            IpiRefused::OutOfRange { apic_id: 0x1ff, max: 0xfe }.to_string(),
+            "APIC ID 0x1ff is above the largest one, 0xfe"
+        );
+    }
+
+    #[test]
+    fn the_table_cannot_revive_or_end_a_kernel_for_the_primary() {
+        use SlotState::*;
+        for table in [None, Some(Empty), Some(Starting), Some(Live), Some(Gone)] {
+            // Not running by the primary's record: never live.
+            assert_eq!(trusted_state(false, Gone, table), Gone);
+            assert_eq!(trusted_state(false, Empty, table), Empty);
+            assert_eq!(trusted_state(false, Live, table), Gone);
+        }
+        assert_eq!(trusted_state(true, Gone, Some(Live)), Live);
+        for table in [None, Some(Empty), Some(Starting), Some(Gone)] {
+            assert_eq!(trusted_state(true, Gone, table), Starting);
+        }
     }
 
     #[test]

@@ -18,4 +18,8 @@ rmmod popcorn_msg
 insmod popcorn_msg.ko
 wait_peer 0
 popcornctl ping 0 -c 2 -i 0.1
+# A forged table entry: broadcast notify APIC ID, the primary's kernel id,
+# another generation. The primary still answers (5 pings in the write).
+echo "255 0 99" >/sys/kernel/popcorn/msgtest/forge_entry || fail "pings with a forged entry failed"
+popcornctl ping 0 -c 2 -i 0.1
 echo "inside: all checks passed"
