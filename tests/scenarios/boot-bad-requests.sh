@@ -1,6 +1,6 @@
 # Every bad boot request gets its errno and changes nothing.
 # cmdline: popcorn.reserve=1G,kernels=2
-# popcorn: smp=4 mem=2G timeout=600
+# popcorn: smp=4 mem=2G timeout=600 serials=3
 # expect ttyS0: boot refused: CPU 0 is this kernel's boot CPU
 # expect ttyS0: boot refused: CPU 5 does not exist \(CPUs 0-3\)
 # expect ttyS0: boot refused: cmdline: 'memmap' is not allowed

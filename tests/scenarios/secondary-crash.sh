@@ -3,7 +3,7 @@
 # refuses the third, takes the CPUs and memory back each time, and boots a
 # healthy one in the same place.
 # cmdline: popcorn.reserve=1G,kernels=3
-# popcorn: smp=4 mem=2G timeout=900
+# popcorn: smp=4 mem=2G timeout=900 serials=3
 # secondary: panic inside/panic.sh
 # secondary: hang inside/hang.sh
 # secondary: panic-on-start inside/panic-on-start.sh
