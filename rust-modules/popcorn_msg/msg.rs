@@ -1680,6 +1680,7 @@ impl MsgLayer {
     /// kernel would: first frames of random bytes, then a random `head`.
     /// For the robustness test (`msgtest/corrupt`); the peer must log,
     /// drop and carry on, and the ring must recover.
+    #[cfg(popcorn_test_hooks)]
     pub fn scribble(&self, to: u32) -> Result {
         let (slot, entry) = self.live_slot(to).ok_or(errno::ehostunreach())?;
         let channel = self.channel(slot).ok_or(errno::ehostunreach())?;
@@ -1710,6 +1711,7 @@ impl MsgLayer {
 
     /// Test hook (`msgtest/rx_pause`): stops or resumes draining the
     /// rings to this kernel.
+    #[cfg(popcorn_test_hooks)]
     pub fn pause_rx(&self, paused: bool) {
         self.rx_paused.store(paused, Ordering::Relaxed);
         RX_WAIT.wake();
@@ -1718,6 +1720,7 @@ impl MsgLayer {
     /// Test hook (`msgtest/flood`): sends `count` ping requests to kernel
     /// `to` without waiting for their replies, as a hostile kernel would
     /// (tag 0, which no request of ours uses: the replies are dropped).
+    #[cfg(popcorn_test_hooks)]
     pub fn flood_requests(&self, to: u32, count: u32) -> Result {
         let (slot, _) = self.live_slot(to).ok_or(errno::ehostunreach())?;
         let body = [0u8; PING_BYTES];
@@ -1736,6 +1739,7 @@ impl MsgLayer {
     /// For the robustness test (`msgtest/forge_entry`): the primary must
     /// interrupt none but this kernel's CPUs, keep calling it by its real
     /// id, and write its own values back.
+    #[cfg(popcorn_test_hooks)]
     pub fn forge_entry(&self, apic_id: u32, kernel_id: u32, generation: u32, rounds: u32) -> Result {
         let offset = window::entry_offset(self.self_slot).map_err(|_| EINVAL)?;
         let forge = || {

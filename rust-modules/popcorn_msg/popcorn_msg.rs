@@ -158,6 +158,9 @@ mod loader;
 mod msg;
 #[allow(unreachable_pub)]
 mod migration;
+// The test hooks (`msgtest/`) are built only with POPCORN_TEST_HOOKS=1
+// (`make test`, `make bench`); the module an operator loads has none.
+#[cfg(popcorn_test_hooks)]
 #[allow(unreachable_pub)]
 mod msgtest;
 #[allow(unreachable_pub)]
@@ -166,6 +169,7 @@ mod popnet;
 use core::sync::atomic::Ordering;
 use kthread::KThread;
 use msg::{MsgLayer, MsgService, IPIS_RECEIVED, IPIS_SENT};
+#[cfg(popcorn_test_hooks)]
 use msgtest::MsgTest;
 use migration::MigrationService;
 use popnet::PopNetService;
@@ -238,6 +242,7 @@ struct PopcornMsg {
     _watcher: KThread<Loader>,
     _migration: Option<MigrationService>,
     _popnet: Option<PopNetService>,
+    #[cfg(popcorn_test_hooks)]
     _msgtest: Option<MsgTest>,
     _msg: Option<MsgService>,
     _ipi_dir: Dir,
@@ -380,6 +385,7 @@ impl kernel::Module for PopcornMsg {
             Some(layer) => Some(MsgService::start(&root, layer)?),
             None => None,
         };
+        #[cfg(popcorn_test_hooks)]
         let msgtest = match &msg {
             Some(service) => Some(MsgTest::new(&root, service.layer())?),
             None => None,
@@ -418,6 +424,7 @@ impl kernel::Module for PopcornMsg {
             _watcher: watcher,
             _migration: migration,
             _popnet: popnet,
+            #[cfg(popcorn_test_hooks)]
             _msgtest: msgtest,
             _msg: msg,
             _ipi_dir: ipi_dir,
