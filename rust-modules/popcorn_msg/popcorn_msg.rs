@@ -129,6 +129,10 @@ mod msg_ipi;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../kernel-ext/netdev.rs"]
 mod netdev;
+#[cfg(popcorn_test_hooks)]
+#[allow(dead_code, unreachable_pub)]
+#[path = "../kernel-ext/pages.rs"]
+mod pages;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../kernel-ext/physmem.rs"]
 mod physmem;
