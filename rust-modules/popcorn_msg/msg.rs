@@ -657,8 +657,8 @@ impl MsgLayer {
         Self::build(window, 0, 0, trust)
     }
 
-    /// A secondary's message layer: checks the header the primary wrote,
-    /// finds its own slot by its id and marks itself live.
+    /// A secondary's message layer: checks the header the primary wrote and
+    /// finds its own slot by its id (marked live later, `announce_live`).
     pub fn new_secondary(info: &SecondaryInfo) -> Result<Arc<Self>> {
         let (header_map, layout) = Self::map_header(info.shared_base, info.shared_size)?;
         let mut header = [0u8; window::TABLE_OFFSET];
@@ -684,8 +684,9 @@ impl MsgLayer {
                 pr_err!("message layer: kernel {} is not in the kernel table\n", info.kernel_id);
                 ENOENT
             })?;
+        // Live only once the module's services have registered their kinds
+        // (`announce_live`).
         let window = Self::map_rings(header_map, layout, info.shared_base, slot)?;
-        window.set_state(slot, SlotState::Live).ok_or(EINVAL)?;
         let mut own = [0u32; window::MAX_ASSIGNED_CPUS];
         let mut nr_own = 0;
         for cpu in (0..crate::system::nr_cpu_ids()).filter(|&cpu| crate::system::cpu_possible(cpu)) {
@@ -1707,6 +1708,16 @@ impl MsgLayer {
         self.notify(channel, &entry);
         pr_warn!("message layer: wrote garbage into the ring to kernel {} (test)\n", to);
         Ok(())
+    }
+
+    /// Tells the other kernels that this one talks: its table entry becomes
+    /// `live`, and they start sending. A secondary's module calls it once
+    /// every service has registered its kinds, so that no peer's first
+    /// request finds a kind nobody answers yet (`EOPNOTSUPP`, seen as a
+    /// race in migrate-basic). The primary is live from the start: no
+    /// secondary runs while its module loads.
+    pub fn announce_live(&self) -> Result {
+        self.window.set_state(self.self_slot, SlotState::Live).ok_or(EINVAL)
     }
 
     /// Test hook (`msgtest/rx_pause`): stops or resumes draining the

@@ -409,6 +409,12 @@ impl kernel::Module for PopcornMsg {
                 .ok()
         });
 
+        // Every service has registered its message kinds: now the other
+        // kernels may talk to this one.
+        if let Some(service) = &msg {
+            service.layer().announce_live()?;
+        }
+
         let watcher = KThread::spawn(c_str!("popcorn-watch"), loader.clone())?;
 
         // The control files last: once they exist, users can start kernels.
