@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Builds every out-of-tree module in rust-modules/*/Kbuild against the
 # kernel in build/kernel and collects them in build/modules/.
+#
+#   POPCORN_TEST_HOOKS=1 scripts/build-modules.sh   with the test hooks
+#                                                   (msgtest/): make test, make bench
 source "$(dirname "$0")/lib.sh"
 
 # Largest stack frame a module function may have. The kernel stack is
@@ -27,6 +30,9 @@ check_stack_frames() { # MODULE.ko
 
 tree=$(kernel_tree)
 mapfile -t kmake < <(tree_make_vars "$tree")
+hooks=${POPCORN_TEST_HOOKS:-0}
+case $hooks in 0 | 1) ;; *) die "POPCORN_TEST_HOOKS must be 0 or 1, not '$hooks'" ;; esac
+kmake+=("POPCORN_TEST_HOOKS=$hooks")
 mkdir -p "$BUILD_DIR/modules"
 for kbuild in "$POPCORN_ROOT"/rust-modules/*/Kbuild; do
 	dir=$(dirname "$kbuild")
@@ -36,19 +42,21 @@ for kbuild in "$POPCORN_ROOT"/rust-modules/*/Kbuild; do
 	# one without debug aids, make test back) look up to date to Kbuild but
 	# do not load ("invalid module format"): start clean after a switch.
 	stamp=$dir/.popcorn-kernel-tree
-	if [ "$(cat "$stamp" 2>/dev/null)" != "$tree" ]; then
+	if [ "$(cat "$stamp" 2>/dev/null)" != "$tree hooks=$hooks" ]; then
 		make -C "$tree" M="$dir" "${kmake[@]}" clean >"$log" 2>&1 || true
 	fi
 	if ! make -C "$tree" M="$dir" "${kmake[@]}" modules >"$log" 2>&1; then
 		grep -E -A12 '^(error|warning)' "$log" | head -n 60 >&2 || cat "$log" >&2
 		die "module $name failed to build (full log: build/modules/$name.log)"
 	fi
-	echo "$tree" >"$stamp"
+	echo "$tree hooks=$hooks" >"$stamp"
 	if grep -q '^warning' "$log"; then
 		grep -E -A12 '^warning' "$log" >&2
 		die "module $name built with warnings; Popcorn modules build warning-free (build/modules/$name.log)"
 	fi
 	check_stack_frames "$dir/$name.ko"
 	cp "$dir/$name.ko" "$BUILD_DIR/modules/"
-	step "module: build/modules/$name.ko"
+	step "module: build/modules/$name.ko$([ "$hooks" = 1 ] && echo " (with test hooks)")"
 done
+# What tests/run checks before it boots anything.
+if [ "$hooks" = 1 ]; then echo test-hooks; else echo production; fi >"$BUILD_DIR/modules/flavour"

@@ -657,8 +657,8 @@ impl MsgLayer {
         Self::build(window, 0, 0, trust)
     }
 
-    /// A secondary's message layer: checks the header the primary wrote,
-    /// finds its own slot by its id and marks itself live.
+    /// A secondary's message layer: checks the header the primary wrote and
+    /// finds its own slot by its id (marked live later, `announce_live`).
     pub fn new_secondary(info: &SecondaryInfo) -> Result<Arc<Self>> {
         let (header_map, layout) = Self::map_header(info.shared_base, info.shared_size)?;
         let mut header = [0u8; window::TABLE_OFFSET];
@@ -684,8 +684,9 @@ impl MsgLayer {
                 pr_err!("message layer: kernel {} is not in the kernel table\n", info.kernel_id);
                 ENOENT
             })?;
+        // Live only once the module's services have registered their kinds
+        // (`announce_live`).
         let window = Self::map_rings(header_map, layout, info.shared_base, slot)?;
-        window.set_state(slot, SlotState::Live).ok_or(EINVAL)?;
         let mut own = [0u32; window::MAX_ASSIGNED_CPUS];
         let mut nr_own = 0;
         for cpu in (0..crate::system::nr_cpu_ids()).filter(|&cpu| crate::system::cpu_possible(cpu)) {
@@ -1680,6 +1681,7 @@ impl MsgLayer {
     /// kernel would: first frames of random bytes, then a random `head`.
     /// For the robustness test (`msgtest/corrupt`); the peer must log,
     /// drop and carry on, and the ring must recover.
+    #[cfg(popcorn_test_hooks)]
     pub fn scribble(&self, to: u32) -> Result {
         let (slot, entry) = self.live_slot(to).ok_or(errno::ehostunreach())?;
         let channel = self.channel(slot).ok_or(errno::ehostunreach())?;
@@ -1708,8 +1710,19 @@ impl MsgLayer {
         Ok(())
     }
 
+    /// Tells the other kernels that this one talks: its table entry becomes
+    /// `live`, and they start sending. A secondary's module calls it once
+    /// every service has registered its kinds, so that no peer's first
+    /// request finds a kind nobody answers yet (`EOPNOTSUPP`, seen as a
+    /// race in migrate-basic). The primary is live from the start: no
+    /// secondary runs while its module loads.
+    pub fn announce_live(&self) -> Result {
+        self.window.set_state(self.self_slot, SlotState::Live).ok_or(EINVAL)
+    }
+
     /// Test hook (`msgtest/rx_pause`): stops or resumes draining the
     /// rings to this kernel.
+    #[cfg(popcorn_test_hooks)]
     pub fn pause_rx(&self, paused: bool) {
         self.rx_paused.store(paused, Ordering::Relaxed);
         RX_WAIT.wake();
@@ -1718,6 +1731,7 @@ impl MsgLayer {
     /// Test hook (`msgtest/flood`): sends `count` ping requests to kernel
     /// `to` without waiting for their replies, as a hostile kernel would
     /// (tag 0, which no request of ours uses: the replies are dropped).
+    #[cfg(popcorn_test_hooks)]
     pub fn flood_requests(&self, to: u32, count: u32) -> Result {
         let (slot, _) = self.live_slot(to).ok_or(errno::ehostunreach())?;
         let body = [0u8; PING_BYTES];
@@ -1736,6 +1750,7 @@ impl MsgLayer {
     /// For the robustness test (`msgtest/forge_entry`): the primary must
     /// interrupt none but this kernel's CPUs, keep calling it by its real
     /// id, and write its own values back.
+    #[cfg(popcorn_test_hooks)]
     pub fn forge_entry(&self, apic_id: u32, kernel_id: u32, generation: u32, rounds: u32) -> Result {
         let offset = window::entry_offset(self.self_slot).map_err(|_| EINVAL)?;
         let forge = || {

@@ -42,6 +42,11 @@
 //!     flood             write "ID COUNT": send COUNT ping requests to
 //!                       kernel ID without waiting for the replies (with
 //!                       rx_pause, the replies fill the ring back to us)
+//!     stale_pages       read: "STALE TAKEN": takes the free pages this
+//!                       kernel can spare without waiting (uncleared),
+//!                       counts those holding STALE_MARKER, gives them back
+//!                       (a new kernel must find nothing its partition's
+//!                       previous kernel wrote there)
 //!     begin             write "ID PAGES COUNT": COUNT crafted migration
 //!                       `Begin` requests for PAGES pages each to kernel
 //!                       ID, each accepted one aborted again after all were
@@ -682,6 +687,7 @@ impl MsgTest {
         dir.add_file(c_str!("rx_pause"), RxPauseFile(msg.clone()))?;
         dir.add_file(c_str!("flood"), FloodFile(msg.clone()))?;
         dir.add_file(c_str!("begin"), BeginFile(msg.clone()))?;
+        dir.add_file(c_str!("stale_pages"), StalePagesFile)?;
         msg.register(KIND_STRESS, receiver)?;
         msg.register(KIND_BENCH, Arc::new(BenchSink, GFP_KERNEL)?)
             .inspect_err(|_| msg.unregister(KIND_STRESS))?;
@@ -690,6 +696,39 @@ impl MsgTest {
             msg: msg.clone(),
         })
     }
+}
+
+/// What `inside/check-partition.sh` (`STALE=fill`) writes over a
+/// secondary's memory before it stops: 16 bytes, so every page of the file
+/// holds it at a 16-byte boundary.
+const STALE_MARKER: &[u8] = b"POPCORN-STALE-1\n";
+/// Most pages `stale_pages` takes (4 GiB).
+const STALE_SCAN_LIMIT: usize = 1 << 20;
+
+/// `stale_pages`: root only, since a read takes all free memory for a
+/// moment.
+struct StalePagesFile;
+
+#[vtable]
+impl AttributeOps for StalePagesFile {
+    const ROOT_ONLY: bool = true;
+
+    fn show(&self, out: &mut Page<'_>) -> Result {
+        show_stale_pages(out)
+    }
+}
+
+fn show_stale_pages(out: &mut Page<'_>) -> Result {
+    let pages = crate::pages::FreePages::take(STALE_SCAN_LIMIT)?;
+    let mut buf = KVec::new();
+    buf.extend_with(kernel::page::PAGE_SIZE, 0u8, GFP_KERNEL)?;
+    let mut stale = 0usize;
+    pages.for_each(&mut buf, |bytes| {
+        if bytes.chunks_exact(STALE_MARKER.len()).any(|chunk| chunk == STALE_MARKER) {
+            stale = stale.saturating_add(1);
+        }
+    })?;
+    writeln!(out, "{} {}", stale, pages.len()).map_err(|_| EFBIG)
 }
 
 fn show_bench_ns(out: &mut Page<'_>) -> Result {

@@ -129,6 +129,10 @@ mod msg_ipi;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../kernel-ext/netdev.rs"]
 mod netdev;
+#[cfg(popcorn_test_hooks)]
+#[allow(dead_code, unreachable_pub)]
+#[path = "../kernel-ext/pages.rs"]
+mod pages;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../kernel-ext/physmem.rs"]
 mod physmem;
@@ -158,6 +162,9 @@ mod loader;
 mod msg;
 #[allow(unreachable_pub)]
 mod migration;
+// The test hooks (`msgtest/`) are built only with POPCORN_TEST_HOOKS=1
+// (`make test`, `make bench`); the module an operator loads has none.
+#[cfg(popcorn_test_hooks)]
 #[allow(unreachable_pub)]
 mod msgtest;
 #[allow(unreachable_pub)]
@@ -166,6 +173,7 @@ mod popnet;
 use core::sync::atomic::Ordering;
 use kthread::KThread;
 use msg::{MsgLayer, MsgService, IPIS_RECEIVED, IPIS_SENT};
+#[cfg(popcorn_test_hooks)]
 use msgtest::MsgTest;
 use migration::MigrationService;
 use popnet::PopNetService;
@@ -238,6 +246,7 @@ struct PopcornMsg {
     _watcher: KThread<Loader>,
     _migration: Option<MigrationService>,
     _popnet: Option<PopNetService>,
+    #[cfg(popcorn_test_hooks)]
     _msgtest: Option<MsgTest>,
     _msg: Option<MsgService>,
     _ipi_dir: Dir,
@@ -380,6 +389,7 @@ impl kernel::Module for PopcornMsg {
             Some(layer) => Some(MsgService::start(&root, layer)?),
             None => None,
         };
+        #[cfg(popcorn_test_hooks)]
         let msgtest = match &msg {
             Some(service) => Some(MsgTest::new(&root, service.layer())?),
             None => None,
@@ -398,6 +408,12 @@ impl kernel::Module for PopcornMsg {
                 .inspect_err(|e| pr_err!("task migration unavailable: {:?}\n", e))
                 .ok()
         });
+
+        // Every service has registered its message kinds: now the other
+        // kernels may talk to this one.
+        if let Some(service) = &msg {
+            service.layer().announce_live()?;
+        }
 
         let watcher = KThread::spawn(c_str!("popcorn-watch"), loader.clone())?;
 
@@ -418,6 +434,7 @@ impl kernel::Module for PopcornMsg {
             _watcher: watcher,
             _migration: migration,
             _popnet: popnet,
+            #[cfg(popcorn_test_hooks)]
             _msgtest: msgtest,
             _msg: msg,
             _ipi_dir: ipi_dir,

@@ -10,7 +10,7 @@
 # expect ttyS0: popcorn_msg: kernel 1 is running
 # expect ttyS0: IPI shorthand broadcast: disabled
 # expect ttyS0: popcorn_msg: kernel 1 stopped: CPUs 2-3 back online, 340M back in the pool
-# expect ttyS0: popcorn_msg: kernel 2: shutdown requested
+# expect ttyS0: popcorn_msg: kernel 3: shutdown requested
 # expect ttyS0: popcorn_msg: kernel 4 stopped: CPUs 2-3 back online
 # expect ttyS1: popcorn: secondary kernel 1 on 2 CPUs
 # expect ttyS1: CPU topo: Rejected CPUs 1
@@ -18,8 +18,10 @@
 # expect ttyS1: inside: all checks passed
 # expect ttyS1: POPCORN-SCENARIO-EXIT: 0
 # expect ttyS1: init: halting
-# allow kernel 0: popcorn_msg: module unloading: stopping kernel 14 by force
-# allow kernel 0: popcorn_msg: kernel 14 forced
+# expect kernel 1: inside: filled [0-9]+ MiB with the marker
+# expect kernel 2: inside: 0 of [0-9]+ free pages hold what the previous kernel left
+# allow kernel 0: popcorn_msg: module unloading: stopping kernel 15 by force
+# allow kernel 0: popcorn_msg: kernel 15 forced
 . /usr/share/popcorn/lib.sh
 
 insmod popcorn_msg.ko
@@ -33,7 +35,7 @@ pool_base=$(cat /sys/kernel/popcorn/pool/base)
 part_end=$(printf '0x%x' $((pool_base + (340 << 20) - 1)))
 cpu_job 300000 >/tmp/sum &
 job=$!
-boot_request "cpus=2-3 initrd=/extra/check-partition.cpio.gz cmdline=\"EXPECT_RAM=$pool_base-$part_end EXPECT_CPUS=2\""
+boot_request "cpus=2-3 initrd=/extra/check-partition.cpio.gz cmdline=\"EXPECT_RAM=$pool_base-$part_end EXPECT_CPUS=2 STALE=fill\""
 check_value /sys/kernel/popcorn/kernels/1/role secondary
 check_value /sys/kernel/popcorn/kernels/1/cpus 2-3
 check_value /sys/kernel/popcorn/kernels/1/mem_bytes $((340 << 20))
@@ -68,15 +70,23 @@ echo 1 >/sys/kernel/popcorn/release
 check_absent /sys/kernel/popcorn/kernels/1
 check_absent /sys/kernel/debug/popcorn/1
 
+# Kernel 1 filled its memory with a marker before it stopped. A new kernel
+# in the same place finds none of it in its free memory (issue 14: the
+# partition is cleared before it is reused).
+boot_request "cpus=2-3 initrd=/extra/check-partition.cpio.gz cmdline=\"EXPECT_RAM=$pool_base-$part_end STALE=check\""
+wait_state 2 stopped 300
+check_reclaimed "$total"
+echo 2 >/sys/kernel/popcorn/release
+
 # The default initramfs gives a shell on ttyS1; the primary stops it.
 boot_request cpus=2-3
-wait_state 2 running
-check_fails "Device or resource busy" write_to /sys/kernel/popcorn/release 2
-stop_kernel 2
-check_value /sys/kernel/popcorn/kernels/2/state stopped
+wait_state 3 running
+check_fails "Device or resource busy" write_to /sys/kernel/popcorn/release 3
+stop_kernel 3
+check_value /sys/kernel/popcorn/kernels/3/state stopped
 check_reclaimed "$total"
-check_fails "No such file or directory" write_to /sys/kernel/popcorn/shutdown 2
-echo 2 >/sys/kernel/popcorn/release
+check_fails "No such file or directory" write_to /sys/kernel/popcorn/shutdown 3
+echo 3 >/sys/kernel/popcorn/release
 
 # Ten boots and shutdowns in the same place leave nothing behind. Every
 # other round asks for the shutdown as soon as the start returns, while the
@@ -85,7 +95,7 @@ leak_check_start
 round=0
 while [ $round -lt 10 ]; do
 	round=$((round + 1))
-	id=$((round + 2))
+	id=$((round + 3))
 	boot_request "cpus=2-3 mem=512M"
 	[ $((round % 2)) = 0 ] || wait_state $id running
 	[ "$(cat /sys/kernel/popcorn/pool/free_bytes)" = $((total - (512 << 20))) ] || fail "round $round: pool"
@@ -103,20 +113,20 @@ leak_check_end
 # secondary by force and gives everything back.
 check_fails "Operation not permitted" popcornctl boot 0
 popcornctl boot 3 --mem 128M --cmdline 'quiet loglevel=3' | tee /tmp/out
-grep -q '^kernel 13 started$' /tmp/out || fail "popcornctl boot did not report kernel 13"
-grep -q '^cmdline: .* quiet loglevel=3$' /sys/kernel/debug/popcorn/13/layout || fail "user cmdline not last"
-wait_state 13 running
-popcornctl status | tee /tmp/out
-grep -q '^13 *secondary *running *3 ' /tmp/out || fail "popcornctl status does not show kernel 13 running on CPU 3"
-popcornctl shutdown 13 | grep -q '^kernel 13 stopped$' || fail "popcornctl shutdown"
-popcornctl release 13 | grep -q '^kernel 13 released$' || fail "popcornctl release"
-check_fails "No such file or directory" popcornctl release 13
-popcornctl boot 3 >/dev/null
+grep -q '^kernel 14 started$' /tmp/out || fail "popcornctl boot did not report kernel 14"
+grep -q '^cmdline: .* quiet loglevel=3$' /sys/kernel/debug/popcorn/14/layout || fail "user cmdline not last"
 wait_state 14 running
+popcornctl status | tee /tmp/out
+grep -q '^14 *secondary *running *3 ' /tmp/out || fail "popcornctl status does not show kernel 14 running on CPU 3"
+popcornctl shutdown 14 | grep -q '^kernel 14 stopped$' || fail "popcornctl shutdown"
+popcornctl release 14 | grep -q '^kernel 14 released$' || fail "popcornctl release"
+check_fails "No such file or directory" popcornctl release 14
+popcornctl boot 3 >/dev/null
+wait_state 15 running
 rmmod popcorn_msg
-dmesg | grep -q 'popcorn_msg: kernel 14 forced: CPUs 3 back online' ||
-	fail "rmmod did not record kernel 14 as forced"
-echo "ok: rmmod ended kernel 14 as forced"
+dmesg | grep -q 'popcorn_msg: kernel 15 forced: CPUs 3 back online' ||
+	fail "rmmod did not record kernel 15 as forced"
+echo "ok: rmmod ended kernel 15 as forced"
 check_value /sys/devices/system/cpu/online 0-3
 insmod popcorn_msg.ko
 check_value /sys/kernel/popcorn/pool/free_bytes "$total"

@@ -1,7 +1,22 @@
 # Runs inside a secondary started with cmdline="EXPECT_RAM=START-END
 # EXPECT_CPUS=N": the kernel sees its own CPUs and partition and nothing
 # else. /init passes unknown kernel parameters on as environment variables.
+# STALE=fill: then fill the partition with a marker before stopping;
+# STALE=check: only check that the free memory holds none of it.
 . /usr/share/popcorn/lib.sh
+
+if [ "$STALE" = check ]; then
+	insmod popcorn_msg.ko
+	read -r stale taken </sys/kernel/popcorn/msgtest/stale_pages
+	echo "inside: $stale of $taken free pages hold what the previous kernel left"
+	# Most of the partition is free memory here.
+	[ "$taken" -ge $(((${EXPECT_RAM#*-} - ${EXPECT_RAM%-*}) / 4096 / 2)) ] ||
+		fail "only $taken free pages looked at"
+	[ "$stale" = 0 ] || fail "$stale free pages hold the previous kernel's data"
+	rmmod popcorn_msg
+	echo "inside: all checks passed"
+	exit 0
+fi
 
 echo "inside: kernel $(sed 's/.*popcorn.kernel_id=\([0-9]*\).*/\1/' /proc/cmdline), expecting RAM $EXPECT_RAM"
 check_value /sys/devices/system/cpu/online "0-$((EXPECT_CPUS - 1))"
@@ -42,4 +57,11 @@ check_value /sys/devices/system/cpu/online 0
 sleep 12
 echo 1 >/sys/devices/system/cpu/cpu1/online
 check_value /sys/devices/system/cpu/online 0-1
+if [ "$STALE" = fill ]; then
+	# A third of the partition (in this kernel's page cache: rootfs, which
+	# takes at most half of its memory) holds the
+	# marker the next kernel here looks for (msgtest/stale_pages).
+	yes POPCORN-STALE-1 | head -c $(((${EXPECT_RAM#*-} - ${EXPECT_RAM%-*}) / 3)) >/tmp/stale
+	echo "inside: filled $(($(wc -c </tmp/stale) >> 20)) MiB with the marker"
+fi
 echo "inside: all checks passed"
