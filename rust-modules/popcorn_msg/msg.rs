@@ -3,9 +3,11 @@
 //! The inter-kernel message layer: rings in the shared window, the message
 //! interrupt, and the API the other parts of Popcorn send and receive with.
 //!
-//! Each kernel maps the shared window's header page and the rings it is an
-//! end of (all of them on the primary). The header page holds the
-//! kernel table (`window.rs`): one entry per kernel slot, written by the
+//! Each kernel maps the shared window's header page, the kernel table and
+//! the rings it is an end of (all of them on the primary). The kernel
+//! table (`window.rs`) has one entry per kernel slot, a page each (a
+//! secondary maps the header and every entry but its own read-only),
+//! written by the
 //! primary when it starts (state `starting`, generation + 1) or reclaims
 //! (`gone`) a kernel, and by the kernel itself when its message layer comes
 //! up (`live`) or goes away (`starting` again: present, not talking). The
@@ -63,11 +65,11 @@ use crate::le::read_u32;
 use crate::lock_bh::SpinLockBh;
 use crate::kthread::{monotonic_ms, KThread, ThreadBody, ThreadContext};
 use crate::msg_ipi::{self, SecondaryInfo};
-use crate::physmem::PhysMapping;
+use crate::physmem::{PhysMapping, ReadOnlyMapping};
 use crate::ring::{self, Layout, Receiver, RingError, RingMemory, Sender};
 use crate::sysfs::{AttributeOps, Constant, Dir, Page};
 use crate::waitqueue::IrqWaitQueue;
-use crate::window::{self, Assignment, IpiRefused, KernelEntry, SlotState, WindowLayout, KERNEL_SLOTS};
+use crate::window::{self, Access, Assignment, IpiRefused, KernelEntry, SlotState, WindowLayout, KERNEL_SLOTS};
 use crate::workqueue::OwnedQueue;
 
 /// Kinds the layer itself uses; other users take kinds from
@@ -199,35 +201,99 @@ pub enum SendMode {
 }
 
 /// The parts of the shared window this kernel maps, with its geometry:
-/// the header page (header and kernel table) and the rings it is an end
-/// of (`window::mapped_rings`: every ring on the primary, which resets
+/// the header page, the kernel table's entry pages and the rings it is an
+/// end of (`window::mapped_rings`: every ring on the primary, which resets
 /// them). Nothing else of the window: no boot slot, no control page, no
-/// ring between two other kernels.
+/// ring between two other kernels. The header and the entries are mapped
+/// as `window::header_access` and `window::entry_access` say: on a
+/// secondary, only its own entry can be written.
 struct Window {
-    header: PhysMapping,
+    header: TablePage,
+    /// By kernel slot; all `Some` once the window is made.
+    entries: [Option<TablePage>; KERNEL_SLOTS],
     /// By ring index (`WindowLayout::ring_index`); `None` for rings this
     /// kernel has no end of.
     rings: [Option<Arc<PhysMapping>>; window::NR_RINGS],
     layout: WindowLayout,
 }
 
+/// One page of the window's header or kernel table, mapped read-write or
+/// read-only (then it cannot be written through, by type and by its page
+/// protection: `physmem::ReadOnlyMapping`).
+enum TablePage {
+    Writable(PhysMapping),
+    ReadOnly(ReadOnlyMapping),
+}
+
+impl TablePage {
+    /// Maps the page at `offset` of the window at `base` with `access`.
+    fn map(base: u64, offset: u64, access: Access) -> Result<Self> {
+        let phys = base.checked_add(offset).ok_or(EINVAL)?;
+        let len = usize::try_from(window::ENTRY_PAGE_SIZE).map_err(|_| EINVAL)?;
+        // SAFETY: the shared window is reserved at boot in every kernel
+        // (the primary's popcorn.reserve=, a secondary's e820 map) and
+        // used by nothing else; other kernels write it concurrently, which
+        // is why only the shared accessors are used on it.
+        Ok(match access {
+            Access::ReadWrite => TablePage::Writable(unsafe { PhysMapping::new(phys, len)? }),
+            // SAFETY: as above.
+            Access::ReadOnly => TablePage::ReadOnly(unsafe { ReadOnlyMapping::new(phys, len)? }),
+        })
+    }
+
+    fn load(&self, offset: usize, order: Ordering) -> Option<u32> {
+        match self {
+            TablePage::Writable(map) => Some(map.atomic_u32(offset)?.load(order)),
+            TablePage::ReadOnly(map) => map.load_u32(offset, order),
+        }
+    }
+
+    fn read_bytes(&self, offset: usize, out: &mut [u8]) -> Option<()> {
+        match self {
+            TablePage::Writable(map) => map.read_bytes(offset, out),
+            TablePage::ReadOnly(map) => map.read_bytes(offset, out),
+        }
+    }
+
+    /// The mapping to write through; `None` for a read-only page.
+    fn writable(&self) -> Option<&PhysMapping> {
+        match self {
+            TablePage::Writable(map) => Some(map),
+            TablePage::ReadOnly(_) => None,
+        }
+    }
+
+    /// Whether the page tables let this kernel store to the page.
+    #[cfg(popcorn_test_hooks)]
+    fn hardware_writable(&self) -> Option<bool> {
+        match self {
+            TablePage::Writable(map) => map.hardware_writable(),
+            TablePage::ReadOnly(map) => map.hardware_writable(),
+        }
+    }
+}
+
 impl Window {
+    fn entry_page(&self, slot: usize) -> Option<&TablePage> {
+        self.entries.get(slot)?.as_ref()
+    }
+
     fn entry(&self, slot: usize) -> Option<KernelEntry> {
-        let offset = window::entry_offset(slot).ok()?;
         let mut bytes = [0u8; window::ENTRY_SIZE];
-        self.header.read_bytes(offset, &mut bytes)?;
+        self.entry_page(slot)?.read_bytes(0, &mut bytes)?;
         KernelEntry::parse(&bytes, slot).ok()
     }
 
     /// Writes a whole entry, its state word last, so that a reader who
-    /// sees the new state sees the rest of it too.
+    /// sees the new state sees the rest of it too. `None` if this kernel
+    /// maps that entry read-only.
     fn write_entry(&self, slot: usize, entry: &KernelEntry) -> Option<()> {
-        let offset = window::entry_offset(slot).ok()?;
+        let page = self.entry_page(slot)?.writable()?;
         let mut bytes = [0u8; window::ENTRY_SIZE];
         entry.write(&mut bytes).ok()?;
-        self.header.write_bytes(offset + 4, bytes.get(4..)?)?;
+        page.write_bytes(4, bytes.get(4..)?)?;
         let state = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?);
-        self.header.atomic_u32(offset)?.store(state, Ordering::Release);
+        page.atomic_u32(0)?.store(state, Ordering::Release);
         Some(())
     }
 
@@ -235,14 +301,14 @@ impl Window {
     /// copy and parse of the whole entry. `state` is `None` for a value no
     /// kernel writes.
     fn peek(&self, slot: usize) -> Option<Peek> {
-        let offset = window::entry_offset(slot).ok()?;
+        let page = self.entry_page(slot)?;
         // The state word is written last (`write_entry`): read it first.
-        let raw = self.header.atomic_u32(offset)?.load(Ordering::Acquire);
+        let raw = page.load(0, Ordering::Acquire)?;
         Some(Peek {
             state: SlotState::from_raw(raw),
-            generation: self.header.atomic_u32(offset + 4)?.load(Ordering::Relaxed),
-            kernel_id: self.header.atomic_u32(offset + 8)?.load(Ordering::Relaxed),
-            notify_apic_id: self.header.atomic_u32(offset + 12)?.load(Ordering::Relaxed),
+            generation: page.load(4, Ordering::Relaxed)?,
+            kernel_id: page.load(8, Ordering::Relaxed)?,
+            notify_apic_id: page.load(12, Ordering::Relaxed)?,
             refused: None,
         })
     }
@@ -629,11 +695,15 @@ impl MsgLayer {
     /// The primary's message layer: writes a fresh header page and table
     /// (no secondary runs while the module loads) and marks itself live.
     pub fn new_primary(shared_base: u64, shared_size: u64, notify_apic_id: u32) -> Result<Arc<Self>> {
-        let (header, layout) = Self::map_header(shared_base, shared_size)?;
-        let window = Self::map_rings(header, layout, shared_base, 0)?;
-        let mut header = [0u8; window::TABLE_OFFSET + KERNEL_SLOTS * window::ENTRY_SIZE];
+        let (header, layout) = Self::map_header(shared_base, shared_size, window::header_access(0))?;
+        let entries = Self::map_entries(shared_base, |_| Access::ReadWrite)?;
+        let window = Self::map_rings(header, entries, layout, shared_base, 0)?;
+        let mut header = [0u8; window::HEADER_BYTES];
         window::init_header(&mut header, &window.layout).map_err(|_| EINVAL)?;
-        window.header.write_bytes(0, &header).ok_or(EINVAL)?;
+        window.header.writable().ok_or(EINVAL)?.write_bytes(0, &header).ok_or(EINVAL)?;
+        for slot in 0..KERNEL_SLOTS {
+            window.write_entry(slot, &KernelEntry::EMPTY).ok_or(EINVAL)?;
+        }
         for from in 0..KERNEL_SLOTS {
             for to in (0..KERNEL_SLOTS).filter(|&to| to != from) {
                 if let Some(ring) = window.ring(from, to) {
@@ -660,17 +730,19 @@ impl MsgLayer {
     /// A secondary's message layer: checks the header the primary wrote and
     /// finds its own slot by its id (marked live later, `announce_live`).
     pub fn new_secondary(info: &SecondaryInfo) -> Result<Arc<Self>> {
-        let (header_map, layout) = Self::map_header(info.shared_base, info.shared_size)?;
-        let mut header = [0u8; window::TABLE_OFFSET];
+        // Every secondary maps the header read-only (`window::header_access`).
+        let (header_map, layout) = Self::map_header(info.shared_base, info.shared_size, Access::ReadOnly)?;
+        let mut header = [0u8; window::HEADER_BYTES];
         header_map.read_bytes(0, &mut header).ok_or(EINVAL)?;
         window::check_header(&header, &layout).map_err(|e| {
             pr_err!("message layer: {}\n", e);
             errno::eproto()
         })?;
+        // Every entry read-only until we know which one is ours.
+        let mut entries = Self::map_entries(info.shared_base, |_| Access::ReadOnly)?;
         let entry_of = |slot: usize| -> Option<KernelEntry> {
-            let offset = window::entry_offset(slot).ok()?;
             let mut bytes = [0u8; window::ENTRY_SIZE];
-            header_map.read_bytes(offset, &mut bytes)?;
+            entries.get(slot)?.as_ref()?.read_bytes(0, &mut bytes)?;
             KernelEntry::parse(&bytes, slot).ok()
         };
         let slot = (1..KERNEL_SLOTS)
@@ -684,9 +756,13 @@ impl MsgLayer {
                 pr_err!("message layer: kernel {} is not in the kernel table\n", info.kernel_id);
                 ENOENT
             })?;
+        let own_page = window::entry_page(slot).map_err(|_| EINVAL)?;
+        if let Some(place) = entries.get_mut(slot) {
+            *place = Some(TablePage::map(info.shared_base, own_page, window::entry_access(slot, slot))?);
+        }
         // Live only once the module's services have registered their kinds
         // (`announce_live`).
-        let window = Self::map_rings(header_map, layout, info.shared_base, slot)?;
+        let window = Self::map_rings(header_map, entries, layout, info.shared_base, slot)?;
         let mut own = [0u32; window::MAX_ASSIGNED_CPUS];
         let mut nr_own = 0;
         for cpu in (0..crate::system::nr_cpu_ids()).filter(|&cpu| crate::system::cpu_possible(cpu)) {
@@ -711,38 +787,50 @@ impl MsgLayer {
         Self::build(window, slot, info.kernel_id, trust)
     }
 
-    /// Maps the window's header page; the geometry follows from its size.
-    fn map_header(base: u64, size: u64) -> Result<(PhysMapping, WindowLayout)> {
+    /// Maps the window's header page with `access`; the geometry follows
+    /// from the window's size.
+    fn map_header(base: u64, size: u64, access: Access) -> Result<(TablePage, WindowLayout)> {
         let layout = WindowLayout::for_window(size).map_err(|e| {
             pr_err!("message layer: {}\n", e);
             ENOSPC
         })?;
-        let len = usize::try_from(crate::shared::HEADER_SIZE).map_err(|_| EINVAL)?;
-        // SAFETY: the shared window is reserved at boot in every kernel
-        // (the primary's popcorn.reserve=, a secondary's e820 map) and
-        // used by nothing else; other kernels write it concurrently, which
-        // is why only `PhysMapping`'s shared accessors are used on it.
-        let header = unsafe { PhysMapping::new(base, len)? };
+        let header = TablePage::map(base, crate::shared::HEADER_OFFSET, access)?;
         Ok((header, layout))
     }
 
+    /// Maps every entry page of the kernel table, each as `access` says.
+    fn map_entries(base: u64, access: impl Fn(usize) -> Access) -> Result<[Option<TablePage>; KERNEL_SLOTS]> {
+        let mut entries = [const { None }; KERNEL_SLOTS];
+        for (slot, place) in entries.iter_mut().enumerate() {
+            let offset = window::entry_page(slot).map_err(|_| EINVAL)?;
+            *place = Some(TablePage::map(base, offset, access(slot))?);
+        }
+        Ok(entries)
+    }
+
     /// Maps the rings a kernel in `slot` is an end of (every ring on the
-    /// primary) and makes the window of them and `header`.
-    fn map_rings(header: PhysMapping, layout: WindowLayout, base: u64, slot: usize) -> Result<Arc<Window>> {
+    /// primary) and makes the window of them, `header` and `entries`.
+    fn map_rings(
+        header: TablePage,
+        entries: [Option<TablePage>; KERNEL_SLOTS],
+        layout: WindowLayout,
+        base: u64,
+        slot: usize,
+    ) -> Result<Arc<Window>> {
         let mut rings: [Option<Arc<PhysMapping>>; window::NR_RINGS] = [const { None }; window::NR_RINGS];
         let len = layout.ring().size();
         for (from, to) in window::mapped_rings(slot) {
             let offset = layout.ring_offset(from, to).map_err(|_| EINVAL)?;
             let index = WindowLayout::ring_index(from, to).map_err(|_| EINVAL)?;
             let phys = base.checked_add(offset).ok_or(EINVAL)?;
-            // SAFETY: as in `map_header`: a ring inside the reserved
+            // SAFETY: as in `TablePage::map`: a ring inside the reserved
             // window (`WindowLayout` keeps every ring inside it).
             let map = unsafe { PhysMapping::new(phys, len)? };
             if let Some(place) = rings.get_mut(index) {
                 *place = Some(Arc::new(map, GFP_KERNEL)?);
             }
         }
-        Ok(Arc::new(Window { header, rings, layout }, GFP_KERNEL)?)
+        Ok(Arc::new(Window { header, entries, rings, layout }, GFP_KERNEL)?)
     }
 
     fn build(window: Arc<Window>, self_slot: usize, self_id: u32, trust: Trust) -> Result<Arc<Self>> {
@@ -1623,9 +1711,6 @@ impl MsgLayer {
         };
         let _table = self.table_lock.lock();
         for (slot, record) in records.iter().enumerate().filter(|&(s, _)| s != self.self_slot) {
-            let Some(offset) = window::entry_offset(slot).ok() else {
-                continue;
-            };
             let view = record.read();
             let raw = self.window.peek(slot);
             let entry = self.window.entry(slot);
@@ -1655,8 +1740,9 @@ impl MsgLayer {
                     view.kernel_id
                 );
             }
+            let page = self.window.entry_page(slot).and_then(TablePage::writable);
             let store = |at: usize, value: u32| {
-                if let Some(word) = self.window.header.atomic_u32(offset + at) {
+                if let Some(word) = page.and_then(|page| page.atomic_u32(at)) {
                     word.store(value, Ordering::Relaxed);
                 }
             };
@@ -1744,24 +1830,30 @@ impl MsgLayer {
         Ok(())
     }
 
-    /// Overwrites this kernel's own table entry with a forged notify APIC
-    /// ID, kernel id and generation, as a broken or hostile kernel would,
-    /// and pings the primary `rounds` times, forging again before each.
-    /// For the robustness test (`msgtest/forge_entry`): the primary must
-    /// interrupt none but this kernel's CPUs, keep calling it by its real
-    /// id, and write its own values back.
+    /// Overwrites table entry `slot` (this kernel's own for `None`) with a
+    /// forged notify APIC ID, kernel id and generation, as a broken or
+    /// hostile kernel would, and pings the primary `rounds` times, forging
+    /// again before each. For the robustness test (`msgtest/forge_entry`):
+    /// the primary must interrupt none but this kernel's CPUs, keep calling
+    /// it by its real id, and write its own values back. Another kernel's
+    /// entry, which a secondary maps read-only, is not written: `EACCES`.
     #[cfg(popcorn_test_hooks)]
-    pub fn forge_entry(&self, apic_id: u32, kernel_id: u32, generation: u32, rounds: u32) -> Result {
-        let offset = window::entry_offset(self.self_slot).map_err(|_| EINVAL)?;
+    pub fn forge_entry(&self, slot: Option<usize>, apic_id: u32, kernel_id: u32, generation: u32, rounds: u32) -> Result {
+        let slot = slot.unwrap_or(self.self_slot);
+        let Some(page) = self.window.entry_page(slot).ok_or(EINVAL)?.writable() else {
+            pr_warn!("message layer: slot {}'s table entry is mapped read-only here: not forged (test)\n", slot);
+            return Err(EACCES);
+        };
         let forge = || {
             for (at, value) in [(4, generation), (8, kernel_id), (12, apic_id)] {
-                if let Some(word) = self.window.header.atomic_u32(offset + at) {
+                if let Some(word) = page.atomic_u32(at) {
                     word.store(value, Ordering::Release);
                 }
             }
         };
         pr_warn!(
-            "message layer: forging our table entry: notify APIC ID {:#x}, kernel id {}, generation {} (test)\n",
+            "message layer: forging slot {}'s table entry: notify APIC ID {:#x}, kernel id {}, generation {} (test)\n",
+            slot,
             apic_id,
             kernel_id,
             generation
@@ -1771,6 +1863,21 @@ impl MsgLayer {
             self.ping(0)?;
         }
         Ok(())
+    }
+
+    /// Whether the page tables let this kernel write the header page
+    /// (first) and each entry page, by slot (`msgtest/table_access`).
+    #[cfg(popcorn_test_hooks)]
+    pub fn table_access(&self) -> [Option<bool>; KERNEL_SLOTS + 1] {
+        let mut access = [None; KERNEL_SLOTS + 1];
+        let pages = Iterator::chain(
+            core::iter::once(Some(&self.window.header)),
+            self.window.entries.iter().map(Option::as_ref),
+        );
+        for (place, page) in access.iter_mut().zip(pages) {
+            *place = page.and_then(TablePage::hardware_writable);
+        }
+        access
     }
 
     /// The table as the peer watcher sees it.

@@ -19,9 +19,16 @@
 //!     rx_delay_us       make the receiver slow: sleep this long per
 //!                       stress message (ring-full test)
 //!     corrupt           write an ID: scribble over our ring to it
-//!     forge_entry       write "APIC_ID KERNEL_ID GENERATION": forge our
-//!                       kernel table entry with these values and ping
-//!                       the primary 5 times (forging before each)
+//!     forge_entry       write "APIC_ID KERNEL_ID GENERATION [SLOT]": forge
+//!                       our kernel table entry (or slot SLOT's) with
+//!                       these values and ping the primary 5 times
+//!                       (forging before each); EACCES for an entry this
+//!                       kernel maps read-only (a secondary: all but its
+//!                       own)
+//!     table_access      "header:ro 0:rw 1:ro ...": whether this kernel's
+//!                       page tables let it write the window's header page
+//!                       and each kernel slot's table entry (rw, ro, or ?
+//!                       if unmapped)
 //!     net_garbage       write an ID: send kernel ID's popnet0 one of each
 //!                       kind of malformed frame (NET_GARBAGE_FRAMES in
 //!                       all), which it must drop and count in rx_errors
@@ -463,18 +470,43 @@ impl AttributeOps for CorruptFile {
     }
 }
 
-/// `forge_entry`: "APIC_ID KERNEL_ID GENERATION" forges this kernel's
-/// table entry and pings the primary (`MsgLayer::forge_entry`).
+/// `forge_entry`: "APIC_ID KERNEL_ID GENERATION [SLOT]" forges this
+/// kernel's table entry (or slot SLOT's) and pings the primary
+/// (`MsgLayer::forge_entry`).
 struct ForgeFile(Arc<MsgLayer>);
 
 #[vtable]
 impl AttributeOps for ForgeFile {
     fn store(&self, input: &[u8]) -> Result {
-        let ([apic_id, kernel_id, generation], n) = numbers::<3>(input, "forge_entry")?;
-        if n != 3 {
-            return Err(EINVAL);
+        let ([apic_id, kernel_id, generation, slot], n) = numbers::<4>(input, "forge_entry")?;
+        let slot = match n {
+            3 => None,
+            4 => Some(usize::try_from(slot).map_err(|_| EINVAL)?),
+            _ => return Err(EINVAL),
+        };
+        self.0.forge_entry(slot, apic_id, kernel_id, generation, 5)
+    }
+}
+
+/// `table_access`: what the page tables let this kernel write of the
+/// window's header and kernel table (`MsgLayer::table_access`).
+struct TableAccessFile(Arc<MsgLayer>);
+
+#[vtable]
+impl AttributeOps for TableAccessFile {
+    fn show(&self, out: &mut Page<'_>) -> Result {
+        let word = |writable: Option<bool>| match writable {
+            Some(true) => "rw",
+            Some(false) => "ro",
+            None => "?",
+        };
+        let access = self.0.table_access();
+        let mut pages = access.iter();
+        write!(out, "header:{}", word(pages.next().copied().flatten())).map_err(|_| EFBIG)?;
+        for (slot, writable) in pages.enumerate() {
+            write!(out, " {}:{}", slot, word(*writable)).map_err(|_| EFBIG)?;
         }
-        self.0.forge_entry(apic_id, kernel_id, generation, 5)
+        writeln!(out).map_err(|_| EFBIG)
     }
 }
 
@@ -678,6 +710,7 @@ impl MsgTest {
         dir.add_file(c_str!("rx_delay_us"), DelayFile(receiver.clone()))?;
         dir.add_file(c_str!("corrupt"), CorruptFile(msg.clone()))?;
         dir.add_file(c_str!("forge_entry"), ForgeFile(msg.clone()))?;
+        dir.add_file(c_str!("table_access"), TableAccessFile(msg.clone()))?;
         dir.add_file(c_str!("net_garbage"), NetGarbageFile(msg.clone()))?;
         dir.add_file(c_str!("bench_rtt"), BenchRttFile(msg.clone()))?;
         dir.add_file(c_str!("bench_tput"), BenchTputFile(msg.clone()))?;

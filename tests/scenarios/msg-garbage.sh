@@ -5,7 +5,11 @@
 # kernel id 0, the primary's; generation 99) and pings the primary: the
 # primary sends no interrupt there (ipis_refused), still calls it kernel 1
 # in generation 1 (no peers/0, counters not reset), and writes its own
-# values back.
+# values back. It maps the window's header page and every other kernel's
+# table entry read-only (msgtest/table_access shows the page tables'
+# write permission): forging the primary's entry or an empty slot's fails
+# with EACCES and a log line, and the primary's own mapping is all
+# writable.
 # cmdline: popcorn.reserve=1G,kernels=1
 # popcorn: smp=4 mem=2G timeout=900
 # secondary: garbage inside/msg-garbage.sh
@@ -13,13 +17,17 @@
 # expect ttyS1: inside: all checks passed
 # expect ttyS1: message layer: ring to kernel 0 had head .*; restarted at its tail
 # expect ttyS0: message layer: ring from kernel 1: .*dropped .* slots and resynced
-# expect ttyS1: forging our table entry: notify APIC ID 0xff, kernel id 0, generation 99
+# expect ttyS1: forging slot 1's table entry: notify APIC ID 0xff, kernel id 0, generation 99
+# expect ttyS1: slot 0's table entry is mapped read-only here: not forged \(test\)
+# expect ttyS1: slot 2's table entry is mapped read-only here: not forged \(test\)
 # expect ttyS0: message layer: slot 1's table entry was overwritten \(kernel id 0, generation 99, notify APIC ID 0xff\); the primary ignores it and restores kernel 1's
 . /usr/share/popcorn/lib.sh
 
 insmod popcorn_msg.ko
 boot_request "cpus=2-3 mem=256M initrd=/extra/garbage.cpio.gz"
 wait_peer 1
+check_value /sys/kernel/popcorn/msgtest/table_access \
+	"header:rw 0:rw 1:rw 2:rw 3:rw 4:rw 5:rw 6:rw 7:rw 8:rw"
 wait_until 300 "the primary never saw the garbage" at_least /sys/kernel/popcorn/peers/1/corrupt 1
 # After the garbage the secondary sends a stream; it arrives intact.
 wait_until 300 "kernel 1's stream after the garbage did not arrive" \

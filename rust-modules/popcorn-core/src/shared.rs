@@ -1,4 +1,4 @@
-//! Layout of the shared window, version 1.
+//! Layout of the shared window, version 2.
 //!
 //! The primary reserves one window of physical memory at boot (base and
 //! size from `popcorn.reserve=...,shared=SIZE`: at least 1 MiB, 2 MiB
@@ -11,8 +11,9 @@
 //!
 //! | Offset              | Size           | Contents                                        |
 //! |---------------------|----------------|-------------------------------------------------|
-//! | `0x0000`            | `0x1000`       | header page: message layer header, kernel table |
-//! | `0x1000`            | `0xf000`       | reserved                                        |
+//! | `0x0000`            | `0x1000`       | header page: message layer header               |
+//! | `0x1000 * (s + 1)`  | `0x1000`       | kernel table entry of slot `s`, `s` in `0..9`   |
+//! | `0xa000`            | `0x6000`       | reserved                                        |
 //! | `0x10000 * (k + 1)` | `0x10000`      | boot slot `k`, for `k` in `0..8`                |
 //! | `0x90000`           | `0x70000`      | reserved                                        |
 //! | `0x100000`          | rest of window | message rings (none in a 1 MiB window)          |
@@ -40,16 +41,19 @@
 //! which [`boot_slot`] also checks (the primary reserves it 2 MiB aligned).
 //!
 //! A later layout gets a new [`LAYOUT_VERSION`]; the message layer's header
-//! records which one a window uses.
+//! records which one a window uses. Version 2 gave each kernel table entry
+//! a page of its own (`window.rs`), in what version 1 left reserved, so
+//! that a secondary can map only its own entry writable.
 //!
 //! Requires nothing but `core`.
 
 use core::fmt;
 
 /// Version of the layout described here.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 
-/// Offset of the header page (the message layer's header and kernel table).
+/// Offset of the header page (the message layer's header; the kernel
+/// table's entries follow it, a page each: `window::entry_page`).
 pub const HEADER_OFFSET: u64 = 0;
 /// Size of the header page.
 pub const HEADER_SIZE: u64 = 0x1000;

@@ -1,12 +1,22 @@
-//! The message layer's part of the shared window: the header page with the
-//! kernel table, and where each ring lies.
+//! The message layer's part of the shared window: the header page, one page
+//! per kernel table entry, and where each ring lies.
 //!
 //! Kernels are named here by *kernel slot*: 0 is the primary, `k + 1` the
 //! secondary in boot slot `k` (`shared.rs`), so a slot is reused when a
 //! kernel is started in the place of one that ended. Kernel ids (1, 2, ...,
 //! never reused) are data in the table.
 //!
-//! Header page (offset 0 of the window, `shared::HEADER_OFFSET`):
+//! Layout version 2 (offsets from the window's base):
+//!
+//! | Offset                 | Size      | Contents                                        |
+//! |------------------------|-----------|-------------------------------------------------|
+//! | `0x0000`               | `0x1000`  | header page: magic, version, geometry           |
+//! | `0x1000 * (s + 1)`     | `0x1000`  | entry page of kernel slot `s`, `s` in `0..9`    |
+//! | `0x100000`             | the rest  | the rings                                       |
+//!
+//! (boot slots lie between the entry pages and the rings, `shared.rs`).
+//!
+//! Header page, written by the primary only, when its module loads:
 //!
 //! | Offset  | Size       | Field             | Meaning                                        |
 //! |---------|------------|-------------------|------------------------------------------------|
@@ -15,10 +25,14 @@
 //! | `0x008` | 4          | `kernel_slots`    | [`KERNEL_SLOTS`]                                |
 //! | `0x00c` | 4          | `ring_slots`      | slots per ring (`ring.rs`)                      |
 //! | `0x010` | 48         | reserved          | 0                                              |
-//! | `0x040` | 64 × 9     | kernel table      | one [`KernelEntry`] per kernel slot            |
 //!
-//! Kernel entry (64 bytes, one cache line), written by the primary when it
-//! starts or reclaims a kernel, and by the kernel itself for `heartbeat`:
+//! Each kernel slot's entry has a page of its own ([`entry_page`]), so that
+//! a secondary can map its own entry writable and every other part of the
+//! table read-only ([`entry_access`], [`header_access`]). The entry is the
+//! first 64 bytes of the page (one cache line); the rest is 0. It is
+//! written by the primary when it starts or reclaims a kernel, and by the
+//! kernel itself for `state` (`live`, `starting` when its module unloads)
+//! and `heartbeat`:
 //!
 //! | Offset | Size | Field            | Meaning                                                  |
 //! |--------|------|------------------|----------------------------------------------------------|
@@ -44,11 +58,15 @@
 //! others restarting.
 //!
 //! Everything read from the table comes from another kernel and is checked
-//! ([`KernelEntry::parse`]). Any kernel can write any entry, so the primary
-//! keeps what it assigned ([`Assignment`]) and trusts only that;
-//! secondaries check what they must take from the table
+//! ([`KernelEntry::parse`]). A secondary can write only its own entry
+//! (through its mappings; a kernel that maps the window itself can write
+//! anything), so the primary keeps what it assigned ([`Assignment`]) and
+//! trusts only that; secondaries check what they must take from the table
 //! ([`check_peer_notify`]). A secondary maps only the rings it is an end
 //! of ([`mapped_rings`]).
+//!
+//! Version 1 had the table in the header page, 64 bytes an entry; a
+//! kernel of one version refuses a window of the other ([`check_header`]).
 //!
 //! Requires: `crate::le`, `crate::ring`.
 
@@ -60,12 +78,16 @@ use crate::ring::{Layout, MAX_SLOTS, MIN_SLOTS};
 /// `magic`: the bytes `PCMW` in memory.
 pub const WINDOW_MAGIC: u32 = 0x574d_4350;
 /// The layout version described here.
-pub const WINDOW_VERSION: u32 = 1;
+pub const WINDOW_VERSION: u32 = 2;
 /// Kernel slots: the primary and one per boot slot.
 pub const KERNEL_SLOTS: usize = 9;
-/// Offset of the kernel table in the header page.
-pub const TABLE_OFFSET: usize = 0x40;
-/// Bytes of a kernel entry.
+/// Bytes of the header at the start of the header page ([`init_header`]).
+pub const HEADER_BYTES: usize = 0x40;
+/// Offset from the window's base of kernel slot 0's entry page.
+pub const ENTRIES_OFFSET: u64 = 0x1000;
+/// Size of an entry page (what a kernel maps for one entry).
+pub const ENTRY_PAGE_SIZE: u64 = 0x1000;
+/// Bytes of a kernel entry, at the start of its page.
 pub const ENTRY_SIZE: usize = 64;
 /// Offset of the rings from the window's base (as `shared::RINGS_OFFSET`).
 pub const RINGS_OFFSET: u64 = 0x10_0000;
@@ -418,9 +440,10 @@ pub fn trusted_state(assigned: bool, ended: SlotState, table: Option<SlotState>)
     }
 }
 
-/// Writes a fresh header page: magic, version, geometry, an empty table.
+/// Writes a fresh header: magic, version, geometry ([`HEADER_BYTES`]
+/// bytes; the entries have pages of their own, [`entry_page`]).
 pub fn init_header(page: &mut [u8], layout: &WindowLayout) -> Result<(), WindowError> {
-    let needed = TABLE_OFFSET + KERNEL_SLOTS * ENTRY_SIZE;
+    let needed = HEADER_BYTES;
     let len = page.len();
     let header = page
         .get_mut(..needed)
@@ -462,14 +485,49 @@ pub fn check_header(page: &[u8], layout: &WindowLayout) -> Result<(), WindowErro
     Ok(())
 }
 
-/// Offset of kernel slot `slot`'s entry in the header page.
-pub fn entry_offset(slot: usize) -> Result<usize, WindowError> {
+/// Offset from the window's base of kernel slot `slot`'s entry page
+/// ([`ENTRY_PAGE_SIZE`] bytes, the entry at its start).
+pub fn entry_page(slot: usize) -> Result<u64, WindowError> {
     if slot >= KERNEL_SLOTS {
         return Err(WindowError::BadSlot { slot });
     }
-    slot.checked_mul(ENTRY_SIZE)
-        .and_then(|offset| offset.checked_add(TABLE_OFFSET))
+    (slot as u64)
+        .checked_mul(ENTRY_PAGE_SIZE)
+        .and_then(|offset| offset.checked_add(ENTRIES_OFFSET))
         .ok_or(WindowError::BadSlot { slot })
+}
+
+/// How a kernel maps one part of the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Loads only: the mapping has no write permission, and the module's
+    /// type for it no write accessor.
+    ReadOnly,
+    /// Loads and stores.
+    ReadWrite,
+}
+
+/// How the kernel in `self_slot` maps the header page: the primary, which
+/// writes it, read-write; a secondary, which only checks it, read-only.
+pub fn header_access(self_slot: usize) -> Access {
+    if self_slot == 0 {
+        Access::ReadWrite
+    } else {
+        Access::ReadOnly
+    }
+}
+
+/// How the kernel in `self_slot` maps slot `slot`'s entry page: the
+/// primary every entry read-write (it writes them when it starts and
+/// reclaims kernels, and restores forged ones); a secondary its own entry
+/// read-write (its `state`) and every other read-only (it reads their
+/// state, generation, kernel id and notify APIC ID).
+pub fn entry_access(self_slot: usize, slot: usize) -> Access {
+    if self_slot == 0 || self_slot == slot {
+        Access::ReadWrite
+    } else {
+        Access::ReadOnly
+    }
 }
 
 impl KernelEntry {
@@ -540,7 +598,45 @@ mod tests {
         assert_eq!(&WINDOW_MAGIC.to_le_bytes(), b"PCMW");
         assert_eq!(RINGS_OFFSET, crate::shared::RINGS_OFFSET);
         assert_eq!(NR_RINGS, 72);
-        assert!(TABLE_OFFSET + KERNEL_SLOTS * ENTRY_SIZE <= crate::shared::HEADER_SIZE as usize);
+        assert!(HEADER_BYTES <= crate::shared::HEADER_SIZE as usize);
+        assert!(ENTRY_SIZE as u64 <= ENTRY_PAGE_SIZE);
+    }
+
+    #[test]
+    fn every_entry_has_a_page_of_its_own_before_the_boot_slots() {
+        use crate::shared::{BOOT_SLOTS_OFFSET, HEADER_OFFSET, HEADER_SIZE};
+        let mut end = HEADER_OFFSET + HEADER_SIZE;
+        for slot in 0..KERNEL_SLOTS {
+            let page = entry_page(slot).unwrap();
+            assert_eq!(page % 4096, 0);
+            // In slot order, right after the header page or the previous
+            // entry page: no two overlap, none overlaps the header.
+            assert_eq!(page, end);
+            end = page + ENTRY_PAGE_SIZE;
+        }
+        assert_eq!(entry_page(0), Ok(0x1000));
+        assert_eq!(entry_page(8), Ok(0x9000));
+        assert!(end <= BOOT_SLOTS_OFFSET);
+        assert_eq!(entry_page(KERNEL_SLOTS), Err(WindowError::BadSlot { slot: 9 }));
+        assert_eq!(entry_page(usize::MAX), Err(WindowError::BadSlot { slot: usize::MAX }));
+    }
+
+    #[test]
+    fn a_secondary_can_write_only_its_own_entry() {
+        assert_eq!(header_access(0), Access::ReadWrite);
+        for slot in 0..KERNEL_SLOTS {
+            assert_eq!(entry_access(0, slot), Access::ReadWrite);
+        }
+        for me in 1..KERNEL_SLOTS {
+            assert_eq!(header_access(me), Access::ReadOnly);
+            let writable: Vec<usize> = (0..KERNEL_SLOTS)
+                .filter(|&slot| entry_access(me, slot) == Access::ReadWrite)
+                .collect();
+            assert_eq!(writable, [me]);
+        }
+        // A slot out of range writes nothing.
+        assert_eq!(header_access(KERNEL_SLOTS), Access::ReadOnly);
+        assert!((0..KERNEL_SLOTS).all(|slot| entry_access(KERNEL_SLOTS, slot) == Access::ReadOnly));
     }
 
     #[test]
@@ -612,13 +708,8 @@ mod tests {
         init_header(&mut page, &l).unwrap();
         assert_eq!(&page[..4], b"PCMW");
         assert_eq!(check_header(&page, &l), Ok(()));
-        for slot in 0..KERNEL_SLOTS {
-            let off = entry_offset(slot).unwrap();
-            assert_eq!(
-                KernelEntry::parse(&page[off..], slot),
-                Ok(KernelEntry::EMPTY)
-            );
-        }
+        assert!(page[0x10..HEADER_BYTES].iter().all(|&b| b == 0));
+        assert!(page[HEADER_BYTES..].iter().all(|&b| b == 0xff));
         let other = WindowLayout::for_window(8 * MIB).unwrap();
         assert_eq!(
             check_header(&page, &other),
@@ -627,24 +718,32 @@ mod tests {
                 found: 512
             })
         );
-        page[4] = 2;
+        page[4] = 3;
         assert_eq!(
             check_header(&page, &l),
             Err(WindowError::BadHeader {
                 field: "version",
-                found: 2
+                found: 3
             })
         );
         assert_eq!(
             check_header(&page[..6], &l),
             Err(WindowError::Short { len: 6, needed: 8 })
         );
-        assert_eq!(entry_offset(9), Err(WindowError::BadSlot { slot: 9 }));
+        // A version 1 window (the table in the header page) is refused.
+        page[4] = 1;
         assert_eq!(
-            init_header(&mut [0u8; 100], &l),
+            check_header(&page, &l),
+            Err(WindowError::BadHeader {
+                field: "version",
+                found: 1
+            })
+        );
+        assert_eq!(
+            init_header(&mut [0u8; 60], &l),
             Err(WindowError::Short {
-                len: 100,
-                needed: 0x280
+                len: 60,
+                needed: 0x40
             })
         );
     }

@@ -221,7 +221,7 @@ fn window_header_and_table_full_of_ones() {
     for (from, to) in [(usize::MAX, 0), (0, usize::MAX), (usize::MAX, usize::MAX), (window::KERNEL_SLOTS, 0)] {
         assert!(layout.ring_offset(from, to).is_err());
     }
-    assert!(window::entry_offset(usize::MAX).is_err());
+    assert!(window::entry_page(usize::MAX).is_err());
     for size in [u64::MAX, u64::MAX - 1, 0] {
         let _ = WindowLayout::for_window(size);
     }
