@@ -51,7 +51,7 @@
 //!                       rx_pause, the replies fill the ring back to us)
 //!     stale_pages       read: "STALE TAKEN": takes the free pages this
 //!                       kernel can spare without waiting (uncleared),
-//!                       counts those holding STALE_MARKER, gives them back
+//!                       counts those holding the marker, gives them back
 //!                       (a new kernel must find nothing its partition's
 //!                       previous kernel wrote there)
 //!     begin             write "ID PAGES COUNT": COUNT crafted migration
@@ -732,9 +732,12 @@ impl MsgTest {
 }
 
 /// What `inside/check-partition.sh` (`STALE=fill`) writes over a
-/// secondary's memory before it stops: 16 bytes, so every page of the file
-/// holds it at a 16-byte boundary.
-const STALE_MARKER: &[u8] = b"POPCORN-STALE-1\n";
+/// secondary's memory before it stops, `"POPCORN-STALE-1\n"`: 16 bytes, so
+/// every page of the file holds it at a 16-byte boundary. Kept here with
+/// every bit inverted: the plain bytes in this module's own image would
+/// be found in the free pages that loading it passed through (the
+/// initramfs unpacking, `insmod`'s buffer) and counted as stale.
+const STALE_MARKER_INVERTED: [u8; 16] = [0xaf, 0xb0, 0xaf, 0xbc, 0xb0, 0xad, 0xb1, 0xd2, 0xac, 0xab, 0xbe, 0xb3, 0xba, 0xd2, 0xce, 0xf5];
 /// Most pages `stale_pages` takes (4 GiB).
 const STALE_SCAN_LIMIT: usize = 1 << 20;
 
@@ -757,7 +760,9 @@ fn show_stale_pages(out: &mut Page<'_>) -> Result {
     buf.extend_with(kernel::page::PAGE_SIZE, 0u8, GFP_KERNEL)?;
     let mut stale = 0usize;
     pages.for_each(&mut buf, |bytes| {
-        if bytes.chunks_exact(STALE_MARKER.len()).any(|chunk| chunk == STALE_MARKER) {
+        let is_marker =
+            |chunk: &[u8]| chunk.iter().zip(STALE_MARKER_INVERTED).all(|(&b, inv)| b == !inv);
+        if bytes.chunks_exact(STALE_MARKER_INVERTED.len()).any(is_marker) {
             stale = stale.saturating_add(1);
         }
     })?;
