@@ -190,7 +190,10 @@ check_net_tools() {
 	ping -n -c 2 -i 0.2 127.0.0.1 >/tmp/ping.out || fail "ping over loopback: $(cat /tmp/ping.out)"
 	echo "ok: ping over loopback"
 	iperf3 -s -1 -D -B 127.0.0.1
-	sleep 0.5
+	# -D returns before the daemon listens: wait for its socket (port
+	# 5201, 0x1451, state 0A: LISTEN).
+	wait_until 60 "iperf3 never listened on port 5201" \
+		grep -qsE ':1451 [0-9A-F]+:0000 0A ' /proc/net/tcp /proc/net/tcp6
 	iperf3 -c 127.0.0.1 -t 2 >/tmp/iperf.out || fail "iperf3 over loopback: $(cat /tmp/iperf.out)"
 	grep receiver /tmp/iperf.out
 	echo "ok: iperf3 over loopback"
@@ -220,6 +223,8 @@ rss_at_least() {
 move_arrival() {
 	m=/sys/kernel/popcorn/migration
 	wait_until 600 "migrated process $1 never came" at_least $m/migrated_in "$1"
+	wait_until 60 "no process from kernel 0 is listed here" grep -q '^[0-9]* from 0 ' $m/processes
+	# A deliberate 3 s: it runs here for a while before it moves on.
 	sleep 3
 	moved_pid=$(sed -n 's/^\([0-9]*\) from 0 .*/\1/p' $m/processes)
 	[ -n "$moved_pid" ] || fail "no process from kernel 0 runs here: $(cat $m/processes)"

@@ -41,6 +41,7 @@ wait_until 60 "$pid came back without its memory" rss_at_least $pid 32768
 text_from_file $pid /tmp/migtest-copy || fail "back home, its text is not mapped from /tmp/migtest-copy"
 check_identity $pid "back on kernel 0"
 echo "ok: $pid is back on kernel 0 with its memory, its text from its file"
+# A deliberate 3 s within its 40 rounds: it runs here again before it moves on.
 sleep 3
 popcornctl migrate $pid 2
 echo "ok: $pid went on to kernel 2"

@@ -31,6 +31,7 @@ check_fails "Cannot allocate memory" write_to /sys/kernel/popcorn/msgtest/begin 
 # 64 MiB, moved in the middle of its rounds.
 start_migtest 65536 --exit 7 memory 64 30
 pid=$migtest_pid
+# A deliberate 2 s within its 30 rounds: its first rounds run here.
 sleep 2
 popcornctl migrate $pid 1
 grep -q "^$pid 1$" /sys/kernel/popcorn/migration/processes || fail "kernel 0 does not list $pid as running on kernel 1"
@@ -48,6 +49,7 @@ check_fails "Device or resource busy" write_to /sys/kernel/popcorn/msgtest/begin
 
 # Vector registers live in a loop while it moves.
 start_migtest 0 --exit 5 vector 30
+# A deliberate 8 s within its 30 s: past its calibration, inside its loop.
 sleep 8
 popcornctl migrate $migtest_pid 1
 expect_exit $migtest_pid 5 "the vector test"
@@ -76,48 +78,77 @@ kill -0 $pid || fail "a refused migration ended the process"
 kill -STOP $pid
 popcornctl migrate $pid 1 &
 ctl=$!
-sleep 2
+# The signal comes once popcornctl waits in its write(2) (syscall 1) to
+# migration/migrate, where the request is queued for the stopped process.
+in_write() {
+	read -r nr rest 2>/dev/null <"/proc/$1/syscall" && [ "$nr" = 1 ]
+}
+wait_until 60 "popcornctl never waited in its write to migration/migrate" in_write $ctl
 kill -TERM $ctl
 wait $ctl && fail "popcornctl migrate of a stopped process succeeded"
 kill -CONT $pid
+# A deliberate 2 s: continued, the process runs (its task work first); the
+# withdrawn migration must not happen meanwhile.
 sleep 2
 ! grep -q "^$pid " /sys/kernel/popcorn/migration/processes || fail "the withdrawn migration happened anyway"
 kill -0 $pid || fail "a withdrawn migration ended the process"
 echo "ok: a withdrawn migration left the stopped process here"
 kill $pid
 wait $pid || true
-# refused PID WHY: migrating PID is refused as not supported, with WHY in
-# the kernel log, and PID keeps running (then it is ended).
+# refused PID WHY CONDITION...: once CONDITION holds (the process is in the
+# state the refusal is about: it has exec'd, started its thread, mapped or
+# opened what is refused), migrating PID is refused as not supported, with
+# WHY in the kernel log, and PID keeps running (then it is ended).
 refused() {
-	sleep 2
-	check_fails "not supported" popcornctl migrate $1 1
-	dmesg | grep -q "migrate $1: refused: $2" || fail "no log line \"$2\" for $1"
-	kill -0 $1 || fail "$1 died of a refused migration"
-	kill $1
-	wait $1 || true
+	refused_pid=$1
+	refused_why=$2
+	shift 2
+	wait_until 60 "pid $refused_pid never got to where \"$refused_why\" applies ($*)" "$@"
+	check_fails "not supported" popcornctl migrate $refused_pid 1
+	dmesg | grep -q "migrate $refused_pid: refused: $refused_why" || fail "no log line \"$refused_why\" for $refused_pid"
+	kill -0 $refused_pid || fail "$refused_pid died of a refused migration"
+	kill $refused_pid
+	wait $refused_pid || true
+}
+# threads PID N: the process has N threads.
+threads() {
+	grep -q "^Threads:[[:space:]]*$2\$" "/proc/$1/status"
+}
+# comm_is PID NAME: the process has exec'd program NAME.
+comm_is() {
+	[ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ]
+}
+# fd_is PID FD PATTERN: its file descriptor FD links to PATTERN (a glob).
+fd_is() {
+	case $(readlink "/proc/$1/fd/$2" 2>/dev/null) in $3) ;; *) return 1 ;; esac
+}
+# shared_mapping PID: it has a shared mapping.
+shared_mapping() {
+	grep -q ' r[w-][x-]s ' "/proc/$1/maps"
 }
 migtest threads 60 </dev/console &
-refused $! "2 threads"
+refused $! "2 threads" threads $! 2
 # Dynamically linked (Debian's ping, with its libraries).
 ip link set lo up
 /usr/bin/ping -q -i 5 127.0.0.1 >/dev/console </dev/console &
-refused $! "it maps files other than its program"
+refused $! "it maps files other than its program" comm_is $! ping
 start_migtest 0 shared 60
-refused $migtest_pid "it has shared memory"
+refused $migtest_pid "it has shared memory" shared_mapping $migtest_pid
 # A socket (busybox nc, static, listening on fd 3).
 nc -l -p 5000 </dev/console >/dev/console 2>&1 &
-refused $! "file descriptor 3 is not a console"
+refused $! "file descriptor 3 is not a console" fd_is $! 3 'socket:*'
 # A pipe is not the console ($! would be cat).
 migtest memory 4 1000 </dev/console | cat >/dev/null &
-sleep 1
-refused "$(pidof migtest)" "file descriptor 1 is not a console"
+wait_until 60 "migtest never started in the pipe" sh -c 'pidof migtest >/dev/null'
+piped=$(pidof migtest)
+refused "$piped" "file descriptor 1 is not a console" fd_is "$piped" 1 'pipe:*'
 wait || true
 # Confinement that cannot go with it: namespaces of its own (busybox
 # unshare execs migtest in them).
 unshare -u migtest memory 4 1000 </dev/console &
-refused $! "it is in a UTS namespace of its own"
+refused $! "it is in a UTS namespace of its own" comm_is $! migtest
 unshare -m migtest memory 4 1000 </dev/console &
-refused $! "it is in a mount namespace of its own"
+refused $! "it is in a mount namespace of its own" comm_is $! migtest
 echo "ok: refusals left the processes running"
 check_value /sys/kernel/popcorn/migration/migrated_out 3
 

@@ -28,9 +28,8 @@
 insmod popcorn_msg.ko
 boot_request "cpus=2-3 mem=512M initrd=/extra/crash.cpio.gz"
 wait_peer 1
-migtest memory 8 1000 </dev/console &
-pid=$!
-sleep 3
+start_migtest 8192 memory 8 1000
+pid=$migtest_pid
 popcornctl migrate $pid 1
 status=0
 wait $pid || status=$?

@@ -34,7 +34,15 @@ wait_peer 2
 cp /usr/bin/migtest /tmp/migtest-copy
 /tmp/migtest-copy --exit 42 signals 300 </dev/console &
 pid=$!
-sleep 2
+# signals_set_up PID: SIGUSR1 and SIGTERM caught (0x200, 0x4000 in SigCgt)
+# and SIGHUP ignored (0x1 in SigIgn), which migtest sets last.
+signals_set_up() {
+	caught=$(sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null)
+	ignored=$(sed -n 's/^SigIgn:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null)
+	case "$caught$ignored" in "" | *[!0-9a-f]*) return 1 ;; esac
+	[ $((0x${caught#????????????} & 0x4200)) = $((0x4200)) ] && [ $((0x${ignored#????????????} & 1)) = 1 ]
+}
+wait_until 60 "migtest never set up its signal handlers" signals_set_up $pid
 popcornctl migrate $pid 1
 echo "ok: $pid went to kernel 1"
 wait_until 300 "kernel 1 never sent $pid on to kernel 2" grep -q "^$pid 2\$" $m/processes
@@ -43,6 +51,9 @@ echo "ok: $pid runs on kernel 2, its stub here knows it"
 kill -USR1 $pid
 kill -HUP $pid
 kill -USR2 $pid
+# 2 s for the first SIGUSR1 to reach its handler on kernel 2 (two pending
+# at once would merge into one); then 3 s before SIGTERM for the second.
+# Neither is visible from here.
 sleep 2
 kill -USR1 $pid
 sleep 3

@@ -19,6 +19,7 @@ wait_until 60 "no iperf3 server on 192.0.2.2" iperf3 -c 192.0.2.2 -t 1 -f m
 iperf3 -c 192.0.2.2 -t 20 -f m --bidir >/tmp/iperf.out 2>&1 &
 iperf=$!
 for step in "mtu 1500" "mtu 9000" down up; do
+	# A deliberate 3 s of traffic before each step, all within the 20 s run.
 	sleep 3
 	ip link set popnet0 $step
 	echo "ok: ip link set popnet0 $step, $(cat /sys/class/net/popnet0/statistics/tx_packets) frames sent so far"

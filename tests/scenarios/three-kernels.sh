@@ -36,6 +36,7 @@ popcornctl status
 stop_kernel 2
 check_value /sys/kernel/popcorn/kernels/2/state stopped
 check_value /sys/devices/system/cpu/online 0-1,4-5
+# A deliberate 15 s, longer than the primary's 10 s heartbeat timeout.
 sleep 15
 check_value /sys/kernel/popcorn/kernels/1/state running
 check_value /sys/kernel/popcorn/kernels/3/state running

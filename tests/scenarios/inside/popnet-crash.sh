@@ -10,5 +10,6 @@ wait_peer 0
 wait_until 300 "the primary's iperf3 run never started" \
 	at_least /sys/class/net/popnet0/statistics/rx_bytes 50000000
 echo "inside: crashing during iperf3"
+# Let the polled console drain before the panic report takes it over.
 sleep 1
 echo c >/proc/sysrq-trigger
