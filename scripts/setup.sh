@@ -12,7 +12,7 @@ check_only=false
 # Debian packages: what each is for is in docs/build.md.
 PACKAGES=(
 	linux-source-$KERNEL_SERIES rustc-web rust-web-src cargo-web libclang-dev
-	qemu-system-x86 busybox-static cpio gzip xz-utils patch file
+	qemu-system-x86 busybox-static cpio gzip xz-utils lz4 patch file
 	flex bison bc make gcc libc6-dev libelf-dev libssl-dev python3 clang lld llvm
 	iproute2 iputils-ping iperf3 ethtool
 )

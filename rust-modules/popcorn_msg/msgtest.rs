@@ -737,7 +737,9 @@ impl MsgTest {
 /// every bit inverted: the plain bytes in this module's own image would
 /// be found in the free pages that loading it passed through (the
 /// initramfs unpacking, `insmod`'s buffer) and counted as stale.
-const STALE_MARKER_INVERTED: [u8; 16] = [0xaf, 0xb0, 0xaf, 0xbc, 0xb0, 0xad, 0xb1, 0xd2, 0xac, 0xab, 0xbe, 0xb3, 0xba, 0xd2, 0xce, 0xf5];
+const STALE_MARKER_INVERTED: [u8; 16] = [
+    0xaf, 0xb0, 0xaf, 0xbc, 0xb0, 0xad, 0xb1, 0xd2, 0xac, 0xab, 0xbe, 0xb3, 0xba, 0xd2, 0xce, 0xf5,
+];
 /// Most pages `stale_pages` takes (4 GiB).
 const STALE_SCAN_LIMIT: usize = 1 << 20;
 
@@ -758,10 +760,10 @@ fn show_stale_pages(out: &mut Page<'_>) -> Result {
     let pages = crate::pages::FreePages::take(STALE_SCAN_LIMIT)?;
     let mut buf = KVec::new();
     buf.extend_with(kernel::page::PAGE_SIZE, 0u8, GFP_KERNEL)?;
+    let is_marker =
+        |chunk: &[u8]| chunk.iter().zip(STALE_MARKER_INVERTED).all(|(&b, inv)| b == !inv);
     let mut stale = 0usize;
     pages.for_each(&mut buf, |bytes| {
-        let is_marker =
-            |chunk: &[u8]| chunk.iter().zip(STALE_MARKER_INVERTED).all(|(&b, inv)| b == !inv);
         if bytes.chunks_exact(STALE_MARKER_INVERTED.len()).any(is_marker) {
             stale = stale.saturating_add(1);
         }
