@@ -92,13 +92,7 @@ use crate::system;
 use crate::sysfs::{AttributeOps, Constant, Dir};
 use crate::trampoline::{self, Progress};
 
-// Where staging writes what (popcorn-core). Only the loader uses it, so it
-// is included here rather than at the crate root; it names its siblings as
-// `crate::<file>`, which resolves the same from here.
-#[allow(dead_code, unreachable_pub)]
-#[path = "../popcorn-core/src/bootplan.rs"]
-mod bootplan;
-use self::bootplan::{Area, BootPlan, Content, PlanInputs};
+use crate::bootplan::{self, Area, BootPlan, Content, PlanInputs};
 
 /// Image started when the request names none.
 pub(crate) const DEFAULT_KERNEL: &CStr = c_str!("/popcorn/bzImage");
