@@ -12,7 +12,8 @@
 //! the pool and are the CPUs taken offline; the image and initramfs are
 //! copied into the partition, and the zero page, setup_data, command line,
 //! control page and identity page tables are written into the kernel's
-//! boot slot of the shared window.
+//! boot slot of the shared window, as a plan checked before anything is
+//! mapped says (`bootplan.rs`).
 //!
 //! Then the kernel is started: the trampoline goes into the reserved page
 //! below 1 MiB, the first CPU gets INIT/SIPI, and the write waits until
@@ -78,7 +79,7 @@ use crate::debugfs::{DebugfsDir, DebugfsText};
 use crate::e820::E820Table;
 use crate::files::{FileContents, Purpose};
 use crate::kthread::{monotonic_ms, sleep_ms, ThreadBody, ThreadContext};
-use crate::pagetable::{build_identity_tables, IDENTITY_TABLES_SIZE};
+use crate::pagetable::build_identity_tables;
 use crate::errno;
 use crate::msg::MsgLayer;
 use crate::physmem::PhysMapping;
@@ -90,6 +91,8 @@ use crate::size::DisplaySize;
 use crate::system;
 use crate::sysfs::{AttributeOps, Constant, Dir};
 use crate::trampoline::{self, Progress};
+
+use crate::bootplan::{self, Area, BootPlan, Content, PlanInputs};
 
 /// Image started when the request names none.
 pub(crate) const DEFAULT_KERNEL: &CStr = c_str!("/popcorn/bzImage");
@@ -342,16 +345,12 @@ macro_rules! refuse {
     }};
 }
 
-/// Copies `src` to physical `dest`, which must lie inside the mapping of
-/// `region`.
-fn copy_to(mapping: &mut PhysMapping, region: u64, dest: u64, src: &[u8]) -> Result {
-    let offset = usize::try_from(dest.checked_sub(region).ok_or(EINVAL)?).map_err(|_| EINVAL)?;
-    let end = offset.checked_add(src.len()).ok_or(EINVAL)?;
-    mapping
-        .as_mut_slice()
-        .get_mut(offset..end)
-        .ok_or(EINVAL)?
-        .copy_from_slice(src);
+/// Copies all of `src` into `out`, which the plan made exactly as long.
+fn copy_exact(out: &mut [u8], src: &[u8]) -> Result {
+    if out.len() != src.len() {
+        return Err(EINVAL);
+    }
+    out.copy_from_slice(src);
     Ok(())
 }
 
@@ -378,167 +377,212 @@ struct StageInputs<'a> {
     console: (u16, &'static str),
 }
 
-/// Writes image, initramfs and boot structures; returns the layout text
-/// and the page tables' address (CR3).
-fn write_memory(inputs: &StageInputs<'_>) -> Result<(KVec<u8>, u64)> {
-    let StageInputs {
-        partition,
-        placement,
-        slot,
-        ..
-    } = *inputs;
-    let too_big = |_| EINVAL;
+/// Where everything goes (`bootplan.rs`): checked before anything is
+/// mapped.
+fn plan_of(inputs: &StageInputs<'_>) -> Result<BootPlan> {
+    let kernel_len = u64::try_from(inputs.bz.payload_len()).map_err(|_| EINVAL)?;
+    BootPlan::new(&PlanInputs {
+        partition_base: inputs.partition.base,
+        partition_size: inputs.partition.size,
+        placement: inputs.placement,
+        kernel_len,
+        low_window_base: inputs.low_window.base,
+        low_window_size: inputs.low_window.size,
+        slot: inputs.slot,
+    })
+    .map_err(|e| refuse!(EINVAL, "kernel {}: staging: {}", inputs.id, e))
+}
 
-    // The partition: image payload and initramfs.
-    let part_len = usize::try_from(partition.size).map_err(too_big)?;
-    // SAFETY: the partition was just cut from the pool, which the primary
-    // reserved at boot; nothing else uses it until the secondary starts.
-    let mut part = unsafe { PhysMapping::new(partition.base, part_len)? };
-    // Scrubbed before each use: the new kernel must not see what the
-    // previous one (crashed, forced or stopped) left here.
-    part.as_mut_slice().fill(0);
-    let payload = inputs.bz.payload(inputs.image).ok_or(ENOEXEC)?;
-    copy_to(&mut part, partition.base, placement.kernel, payload)?;
-    copy_to(
-        &mut part,
-        partition.base,
-        placement.initrd,
-        inputs.initrd,
-    )?;
-    drop(part);
-    let window_len = usize::try_from(inputs.low_window.size).map_err(too_big)?;
-    // SAFETY: the low window is reserved at boot and belongs to this
-    // kernel's boot slot, which is reserved for it under the loader lock.
-    let mut window = unsafe { PhysMapping::new(inputs.low_window.base, window_len)? };
-    window.as_mut_slice().fill(0);
-    drop(window);
-
-    // The boot slot in the shared window.
-    let slot_len = usize::try_from(shared::BOOT_SLOT_SIZE).map_err(too_big)?;
-    // SAFETY: the slot belongs to this kernel alone (its low-window index
-    // is marked starting under the loader lock) and lies in the reserved
-    // shared window.
-    let mut slot_map = unsafe { PhysMapping::new(slot.base, slot_len)? };
-    let slot_bytes = slot_map.as_mut_slice();
-    slot_bytes.fill(0);
-    let part_of = |bytes: &[u8], phys: u64, max: u64| -> Result<core::ops::Range<usize>> {
-        let start = usize::try_from(phys.checked_sub(slot.base).ok_or(EINVAL)?).map_err(too_big)?;
-        let end = start
-            .checked_add(usize::try_from(max).map_err(too_big)?)
-            .ok_or(EINVAL)?;
-        bytes.get(start..end).map(|_| start..end).ok_or(EINVAL)
+/// Stages the kernel as `plan` says: maps each area in turn, carries out
+/// its writes and unmaps it. Returns the layout text and the page tables'
+/// address (CR3).
+fn write_memory(inputs: &StageInputs<'_>, plan: &BootPlan) -> Result<(KVec<u8>, u64)> {
+    let mut stager = Stager {
+        inputs,
+        plan,
+        cmdline_len: 0,
+        info: PopcornSetupData::default(),
+        nr_cpus: 0,
+        cr3: 0,
     };
-
-    // Command line.
-    let console_arg = CString::try_from_fmt(fmt!("console={},115200", inputs.console.1))?;
-    let earlycon_arg = CString::try_from_fmt(fmt!(
-        "earlycon=uart8250,io,{:#x},115200n8",
-        inputs.console.0
-    ))?;
-    // For /init (the kernel takes its id from setup_data).
-    let id_arg = CString::try_from_fmt(fmt!("popcorn.kernel_id={}", inputs.id))?;
-    let mut words: KVec<&str> = KVec::new();
-    for word in SECONDARY_ARGS {
-        words.push(word, GFP_KERNEL)?;
+    let mut layout = KVec::new();
+    for region in plan.regions() {
+        // SAFETY: each area is this kernel's alone until it starts, and the
+        // plan checked that they do not overlap: the partition was just cut
+        // from the pool, which the primary reserved at boot; the low window
+        // (reserved at boot) and the boot slot (in the reserved shared
+        // window) go with its slot index, which is marked starting under
+        // the loader lock.
+        let mut mapping = unsafe { PhysMapping::new(region.base, region.len)? };
+        for write in plan.writes_in(region.area) {
+            let out = mapping.as_mut_slice().get_mut(write.range()).ok_or(EINVAL)?;
+            stager.write(&write, out)?;
+        }
+        if region.area == Area::BootSlot {
+            layout = stager.layout(mapping.as_mut_slice())?;
+        }
     }
-    words.push(console_arg.to_str().map_err(|_| EINVAL)?, GFP_KERNEL)?;
-    words.push(id_arg.to_str().map_err(|_| EINVAL)?, GFP_KERNEL)?;
-    words.push(earlycon_arg.to_str().map_err(|_| EINVAL)?, GFP_KERNEL)?;
-    let range = part_of(slot_bytes, slot.cmdline, shared::CMDLINE_MAX)?;
-    let cmdline_len = build_cmdline(
-        slot_bytes.get_mut(range.clone()).ok_or(EINVAL)?,
-        &words,
-        inputs.request.cmdline.as_ref(),
-        inputs.bz.cmdline_size(),
-    )
-    .map_err(|e| refuse!(EINVAL, "command line: {}", e))?;
+    Ok((layout, stager.cr3))
+}
 
-    // setup_data: Popcorn's description of the secondary's world.
-    let mut info = PopcornSetupData {
-        kernel_id: inputs.id,
-        boot_cpu_apic_id: reservation::boot_cpu_apic_id(),
-        shared_base: inputs.shared.base,
-        shared_size: inputs.shared.size,
-        tsc_khz: system::tsc_khz(),
-        lapic_khz: reservation::lapic_khz(),
-        console_port: inputs.console.0,
-        control_phys: slot.control,
-        ..PopcornSetupData::default()
-    };
-    info.notify_apic_id = info.boot_cpu_apic_id;
-    let (apic_ids, nr_cpus) = apic_ids_of(&inputs.request.cpus)?;
-    info.set_cpus(apic_ids.get(..nr_cpus).ok_or(EINVAL)?)
-        .map_err(|e| refuse!(EINVAL, "setup_data: {}", e))?;
-    let range = part_of(slot_bytes, slot.setup_data, shared::SETUP_DATA_MAX)?;
-    bootparams::build_setup_data(slot_bytes.get_mut(range).ok_or(EINVAL)?, &info)
-        .map_err(|e| refuse!(EINVAL, "setup_data: {}", e))?;
+/// Carries out a plan's writes, one at a time, and keeps what later ones
+/// and the layout text need.
+struct Stager<'a> {
+    inputs: &'a StageInputs<'a>,
+    plan: &'a BootPlan,
+    /// Length of the command line written, without its NUL.
+    cmdline_len: usize,
+    /// The setup_data written.
+    info: PopcornSetupData,
+    /// CPUs in it (and in the control page).
+    nr_cpus: usize,
+    /// What the page tables' CR3 is.
+    cr3: u64,
+}
 
-    // The control page, which the kernel reports its state in.
-    let range = part_of(slot_bytes, slot.control, shared::CONTROL_MAX)?;
-    control::init_page(slot_bytes.get_mut(range).ok_or(EINVAL)?, nr_cpus)
-        .map_err(|e| refuse!(EINVAL, "control page: {}", e))?;
+impl Stager<'_> {
+    /// Writes what `write` says into `out`, its bytes of the mapped area.
+    fn write(&mut self, write: &bootplan::Write, out: &mut [u8]) -> Result {
+        let inputs = self.inputs;
+        match write.content {
+            // Scrubbed before each use: the new kernel must not see what
+            // the previous one (crashed, forced or stopped) left here.
+            Content::Zeros => out.fill(0),
+            Content::Kernel => {
+                copy_exact(out, inputs.bz.payload(inputs.image).ok_or(ENOEXEC)?)?
+            }
+            Content::Initramfs => copy_exact(out, inputs.initrd)?,
+            Content::CommandLine => self.cmdline_len = self.cmdline(out)?,
+            Content::SetupData => self.setup_data(out)?,
+            // The control page, which the kernel reports its state in.
+            Content::ControlPage => control::init_page(out, self.nr_cpus)
+                .map_err(|e| refuse!(EINVAL, "control page: {}", e))?,
+            Content::ZeroPage => self.zero_page(out)?,
+            // Identity page tables for the 64-bit entry.
+            Content::PageTables => {
+                self.cr3 = build_identity_tables(out, write.phys)
+                    .map_err(|e| refuse!(EINVAL, "page tables: {}", e))?
+            }
+        }
+        Ok(())
+    }
 
-    // e820 and zero page.
-    let e820 = E820Table::for_secondary(
-        partition.base..partition.end(),
-        inputs.low_window.base..inputs.low_window.end(),
-        inputs.shared.base..inputs.shared.end(),
-    )
-    .map_err(|e| refuse!(EINVAL, "e820: {}", e))?;
-    let params = ZeroPageParams {
-        cmdline_phys: slot.cmdline,
-        ramdisk_phys: placement.initrd,
-        ramdisk_size: placement.initrd_len,
-        setup_data_phys: slot.setup_data,
-        e820: &e820,
-    };
-    let range = part_of(slot_bytes, slot.zero_page, shared::ZERO_PAGE_MAX)?;
-    bootparams::build_zero_page(
-        slot_bytes.get_mut(range.clone()).ok_or(EINVAL)?,
-        inputs.image,
-        inputs.bz,
-        &params,
-    )
-    .map_err(|e| refuse!(EINVAL, "zero page: {}", e))?;
+    /// Writes the command line; returns its length.
+    fn cmdline(&self, out: &mut [u8]) -> Result<usize> {
+        let inputs = self.inputs;
+        let console_arg = CString::try_from_fmt(fmt!("console={},115200", inputs.console.1))?;
+        let earlycon_arg = CString::try_from_fmt(fmt!(
+            "earlycon=uart8250,io,{:#x},115200n8",
+            inputs.console.0
+        ))?;
+        // For /init (the kernel takes its id from setup_data).
+        let id_arg = CString::try_from_fmt(fmt!("popcorn.kernel_id={}", inputs.id))?;
+        let mut words: KVec<&str> = KVec::new();
+        for word in SECONDARY_ARGS {
+            words.push(word, GFP_KERNEL)?;
+        }
+        words.push(console_arg.to_str().map_err(|_| EINVAL)?, GFP_KERNEL)?;
+        words.push(id_arg.to_str().map_err(|_| EINVAL)?, GFP_KERNEL)?;
+        words.push(earlycon_arg.to_str().map_err(|_| EINVAL)?, GFP_KERNEL)?;
+        build_cmdline(
+            out,
+            &words,
+            inputs.request.cmdline.as_ref(),
+            inputs.bz.cmdline_size(),
+        )
+        .map_err(|e| refuse!(EINVAL, "command line: {}", e))
+    }
 
-    // Identity page tables for the 64-bit entry.
-    let pt_range = part_of(slot_bytes, slot.page_tables, IDENTITY_TABLES_SIZE as u64)?;
-    let cr3 = build_identity_tables(
-        slot_bytes.get_mut(pt_range).ok_or(EINVAL)?,
-        slot.page_tables,
-    )
-    .map_err(|e| refuse!(EINVAL, "page tables: {}", e))?;
+    /// Writes setup_data: Popcorn's description of the secondary's world.
+    fn setup_data(&mut self, out: &mut [u8]) -> Result {
+        let inputs = self.inputs;
+        let mut info = PopcornSetupData {
+            kernel_id: inputs.id,
+            boot_cpu_apic_id: reservation::boot_cpu_apic_id(),
+            shared_base: inputs.shared.base,
+            shared_size: inputs.shared.size,
+            tsc_khz: system::tsc_khz(),
+            lapic_khz: reservation::lapic_khz(),
+            console_port: inputs.console.0,
+            control_phys: self.plan.control().phys,
+            ..PopcornSetupData::default()
+        };
+        info.notify_apic_id = info.boot_cpu_apic_id;
+        let (apic_ids, nr_cpus) = apic_ids_of(&inputs.request.cpus)?;
+        info.set_cpus(apic_ids.get(..nr_cpus).ok_or(EINVAL)?)
+            .map_err(|e| refuse!(EINVAL, "setup_data: {}", e))?;
+        bootparams::build_setup_data(out, &info)
+            .map_err(|e| refuse!(EINVAL, "setup_data: {}", e))?;
+        self.info = info;
+        self.nr_cpus = nr_cpus;
+        Ok(())
+    }
 
-    // The layout, read back from what was written, for debugfs.
-    let mut text = KVec::new();
-    let mut out = TextSink(&mut text);
-    let cmdline_range = part_of(slot_bytes, slot.cmdline, shared::CMDLINE_MAX)?;
-    let summary =
-        bootparams::zero_page_summary(slot_bytes.get(range).ok_or(EINVAL)?).map_err(|_| EINVAL)?;
-    let cmdline = slot_bytes
-        .get(cmdline_range)
-        .and_then(|c| c.get(..cmdline_len))
-        .and_then(|c| core::str::from_utf8(c).ok())
-        .unwrap_or("?");
-    let _ = write!(
-        out,
-        "cpus: {}\npartition: {:#x}-{:#x}\nkernel_load: {:#x}\ninitrd: {:#x}+{:#x}\n\
-         low_window: {:#x}-{:#x}\n{}cr3: {:#x}\ncmdline: {}\n{}{}",
-        inputs.request.cpus,
-        partition.base,
-        partition.end().saturating_sub(1),
-        placement.kernel,
-        placement.initrd,
-        placement.initrd_len,
-        inputs.low_window.base,
-        inputs.low_window.end().saturating_sub(1),
-        slot,
-        cr3,
-        cmdline,
-        summary,
-        info
-    );
-    Ok((text, cr3))
+    /// Writes the zero page, with the secondary's e820 map.
+    fn zero_page(&self, out: &mut [u8]) -> Result {
+        let StageInputs {
+            partition,
+            low_window,
+            shared,
+            ..
+        } = *self.inputs;
+        let e820 = E820Table::for_secondary(
+            partition.base..partition.end(),
+            low_window.base..low_window.end(),
+            shared.base..shared.end(),
+        )
+        .map_err(|e| refuse!(EINVAL, "e820: {}", e))?;
+        let plan = self.plan;
+        let params = ZeroPageParams {
+            cmdline_phys: plan.cmdline().phys,
+            ramdisk_phys: plan.initramfs().phys,
+            ramdisk_size: u64::try_from(plan.initramfs().len).map_err(|_| EINVAL)?,
+            setup_data_phys: plan.setup_data().phys,
+            e820: &e820,
+        };
+        bootparams::build_zero_page(out, self.inputs.image, self.inputs.bz, &params)
+            .map_err(|e| refuse!(EINVAL, "zero page: {}", e))
+    }
+
+    /// The layout, read back from the boot slot as written, for debugfs.
+    fn layout(&self, slot_bytes: &[u8]) -> Result<KVec<u8>> {
+        let StageInputs {
+            request,
+            partition,
+            placement,
+            slot,
+            low_window,
+            ..
+        } = *self.inputs;
+        let zero_page = slot_bytes.get(self.plan.zero_page().range()).ok_or(EINVAL)?;
+        let summary = bootparams::zero_page_summary(zero_page).map_err(|_| EINVAL)?;
+        let cmdline = slot_bytes
+            .get(self.plan.cmdline().range())
+            .and_then(|c| c.get(..self.cmdline_len))
+            .and_then(|c| core::str::from_utf8(c).ok())
+            .unwrap_or("?");
+        let mut text = KVec::new();
+        let mut out = TextSink(&mut text);
+        let _ = write!(
+            out,
+            "cpus: {}\npartition: {:#x}-{:#x}\nkernel_load: {:#x}\ninitrd: {:#x}+{:#x}\n\
+             low_window: {:#x}-{:#x}\n{}cr3: {:#x}\ncmdline: {}\n{}{}",
+            request.cpus,
+            partition.base,
+            partition.end().saturating_sub(1),
+            placement.kernel,
+            placement.initrd,
+            placement.initrd_len,
+            low_window.base,
+            low_window.end().saturating_sub(1),
+            slot,
+            self.cr3,
+            cmdline,
+            summary,
+            self.info
+        );
+        Ok(text)
+    }
 }
 
 /// `fmt::Write` into a `KVec<u8>`; output that cannot be stored is dropped.
@@ -878,13 +922,14 @@ impl Loader {
         reservation: &Reservation,
         inputs: &StageInputs<'_>,
     ) -> Result<KBox<Secondary>> {
-        let (layout, cr3) = write_memory(inputs)?;
+        let plan = plan_of(inputs)?;
+        let (layout, cr3) = write_memory(inputs, &plan)?;
         let entry = self.new_entry(inputs, layout)?;
-        let control_len = usize::try_from(shared::CONTROL_MAX).map_err(|_| EINVAL)?;
+        let control = plan.control();
         // SAFETY: the control page is in this kernel's boot slot, which is
         // its alone (its low-window index is reserved under the loader lock);
         // once the kernel runs, only the volatile accessors touch it.
-        let control = unsafe { PhysMapping::new(inputs.slot.control, control_len)? };
+        let control = unsafe { PhysMapping::new(control.phys, control.len)? };
         let nr_cpus = inputs.request.cpus.len();
         // Allocated before the start, so that nothing can fail after it.
         let watch = Watch::new(0, TIMEOUTS);
@@ -913,7 +958,7 @@ impl Loader {
             let apic_ids = apic_ids.get(..nr).ok_or(EINVAL)?;
             msg.announce_start(msg_slot, inputs.id, apic_ids, inputs.partition.size)?;
         }
-        self.start(reservation, inputs, cr3, &secondary.control, nr_cpus)
+        self.start(reservation, inputs, &plan, cr3, &secondary.control, nr_cpus)
             .inspect_err(|_| {
                 if let Some(msg) = &self.msg {
                     msg.announce_end(msg_slot);
@@ -930,6 +975,7 @@ impl Loader {
         &self,
         reservation: &Reservation,
         inputs: &StageInputs<'_>,
+        plan: &BootPlan,
         cr3: u64,
         control: &PhysMapping,
         nr_cpus: usize,
@@ -941,17 +987,12 @@ impl Loader {
         // start lock (held by the caller) serialises starts, the only users
         // of the page.
         let mut tramp = unsafe { PhysMapping::new(page, trampoline::PAGE_SIZE)? };
-        let entry = inputs
-            .placement
-            .kernel
-            .checked_add(trampoline::ENTRY_64_OFFSET)
-            .ok_or(EINVAL)?;
         trampoline::prepare(
             tramp.as_mut_slice(),
             reservation::trampoline_blob(),
             cr3,
-            entry,
-            inputs.slot.zero_page,
+            plan.entry(),
+            plan.zero_page().phys,
         )
         .map_err(|e| refuse!(EINVAL, "{}", e))?;
         let first = inputs.request.cpus.iter().next().ok_or(EINVAL)?;

@@ -40,6 +40,9 @@ use kernel::{c_str, fmt, prelude::*, str::CString, sync::Arc};
 #[path = "../popcorn-core/src/bootparams.rs"]
 mod bootparams;
 #[allow(dead_code, unreachable_pub)]
+#[path = "../popcorn-core/src/bootplan.rs"]
+mod bootplan;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../popcorn-core/src/bootreq.rs"]
 mod bootreq;
 #[allow(dead_code, unreachable_pub)]

@@ -31,6 +31,7 @@
 //! - [`pool`]: cutting partitions out of the reserved pool.
 //! - [`placement`]: where kernel and initramfs go in a partition.
 //! - [`pagetable`]: identity page tables for entering a kernel.
+//! - [`bootplan`]: what staging a secondary writes where, in which order.
 //! - [`le`]: little-endian fields at offsets.
 //! - [`ring`]: a single-producer/single-consumer message ring between kernels.
 //! - [`window`]: the message layer's header page, kernel table and ring placement.
@@ -49,6 +50,7 @@
 
 pub mod admit;
 pub mod bootparams;
+pub mod bootplan;
 pub mod bootreq;
 pub mod bzimage;
 pub mod cmdline;
